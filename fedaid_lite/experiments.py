@@ -1,0 +1,168 @@
+"""The comparison grid behind `fedaid-lite compare`: algorithms × label skew × seeds, one table.
+
+For each (label skew, seed) setting the hospitals are built once, the centralized model (the *ideal*
+alignment) is trained first when requested, and its embeddings become the reference that every
+other algorithm's `dist_to_ref` / `cka_to_ref` is measured against.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from .config import Experiment
+from .history import History
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "centralized": {"fed.algorithm": "centralized"},
+    "local": {"fed.algorithm": "local"},
+    "fedavg": {"fed.algorithm": "fedavg"},
+    "fedprox": {"fed.algorithm": "fedprox"},
+    "moon": {"fed.algorithm": "moon"},
+    "fedaid": {"fed.algorithm": "fedaid"},
+    "fedaid-nodro": {"fed.algorithm": "fedaid", "fed.dro": False},
+    "fedaid-nobind": {"fed.algorithm": "fedaid", "fed.bind_lambda": 0.0},
+    "fedaid-onestage": {"fed.algorithm": "fedaid", "fed.two_stage": False},
+}
+"""Algorithm names `compare` accepts: the six algorithms plus FedAID's three ablations."""
+
+DEFAULT_ALGORITHMS = ("centralized", "fedavg", "fedaid")
+HEADLINE_ALGORITHMS = tuple(VARIANTS)
+
+SUMMARY_METRICS = ("i2t_r5", "t2i_r5", "zeroshot_auroc", "linprobe_auroc_10", "diag_cos",
+                   "modality_gap", "dist_to_ref", "cka_to_ref", "worst_site_i2t_r5")
+"""Columns of the printed summary (every metric is in results.csv)."""
+
+
+@dataclass
+class CompareResult:
+    """What a grid produced: one row per run, the histories, and the files written."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    histories: dict[str, History] = field(default_factory=dict)   # key: run name
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def variant_config(base: Experiment, name: str) -> Experiment:
+    """`base` with the overrides that turn it into algorithm variant `name`."""
+    if name not in VARIANTS:
+        raise ValueError(f"unknown algorithm {name!r}; choose from {', '.join(VARIANTS)}")
+    return base.override(VARIANTS[name])
+
+
+def run_compare(base: Experiment, out_dir: str | Path, algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
+                label_skews: Sequence[float] | None = None, seeds: Sequence[int] = (0,),
+                on_run: Callable[[str, dict[str, Any]], None] | None = None, progress: bool = True,
+                engine_kwargs: dict[str, Any] | None = None) -> CompareResult:
+    """Run every algorithm × label skew × seed, write results.csv/.json and summary.md into `out_dir`."""
+    from .data import load_hospitals
+    from .evaluate import prepare_eval, reference_embeddings
+    from .federated import run_federated
+    from .model import load_model
+    from .train import resolve_device
+
+    for name in algorithms:
+        variant_config(base, name)  # fail fast on a bad name, before any training
+    if label_skews and base.data.manifest:
+        raise ValueError("--label-skew regenerates synthetic hospitals; it cannot be combined with --data "
+                         "(a manifest fixes the sites); drop one of them")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    order = sorted(algorithms, key=lambda a: a != "centralized")  # the ideal first: it is the reference
+    skews = list(label_skews) if label_skews else [base.data.label_skew]
+    result = CompareResult()
+    device = resolve_device(base.train.device)
+    for skew in skews:
+        setting = base if base.data.manifest else base.override({"data.label_skew": skew})
+        hospitals = load_hospitals(setting.data)
+        evalset = prepare_eval(hospitals, setting.model)
+        for seed in seeds:
+            reference = None
+            for name in order:
+                cfg = variant_config(setting.override({"seed": seed}), name)
+                run_name = f"{name}_skew-{_fmt(skew)}_seed-{seed}"
+                run_dir = out / "runs" / run_name
+                started = time.perf_counter()
+                history = run_federated(cfg, checkpoint_dir=run_dir, hospitals=hospitals, evalset=evalset,
+                                        reference=reference, device=device, progress=progress,
+                                        **(engine_kwargs or {}))
+                if name == "centralized":
+                    reference = reference_embeddings(load_model(run_dir / "model"), evalset, device)
+                row = {"algorithm": name, "label_skew": _fmt(skew), "seed": seed,
+                       "rounds": len(history.records), "seconds": round(time.perf_counter() - started, 1),
+                       **history.final_metrics()}
+                result.rows.append(row)
+                result.histories[run_name] = history
+                if on_run is not None:
+                    on_run(run_name, row)
+                _write_tables(out, result)  # after every run, so an interrupted grid keeps what it made
+    result.files = {"results.csv": out / "results.csv", "results.json": out / "results.json",
+                    "summary.md": out / "summary.md"}
+    return result
+
+
+def summarize(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = SUMMARY_METRICS) -> list[dict[str, str]]:
+    """Mean ± std over seeds for each (label skew, algorithm), as strings ready for a table."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((str(row["label_skew"]), row["algorithm"]), []).append(row)
+    table = []
+    for (skew, algo), members in groups.items():
+        line = {"label_skew": skew, "algorithm": algo, "seeds": str(len(members))}
+        for m in metrics:
+            values = [float(r[m]) for r in members if m in r and r[m] is not None and not _isnan(r[m])]
+            if not values:
+                line[m] = "–"
+            elif len(values) == 1:
+                line[m] = f"{values[0]:.3f}"
+            else:
+                line[m] = f"{np.mean(values):.3f} ± {np.std(values, ddof=1):.3f}"
+        table.append(line)
+    return table
+
+
+def markdown_table(table: Sequence[dict[str, str]]) -> str:
+    """A GitHub-flavoured markdown table of `summarize`'s output."""
+    if not table:
+        return "(no runs)\n"
+    cols = list(table[0])
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in table]
+    return "\n".join(lines) + "\n"
+
+
+def _write_tables(out: Path, result: CompareResult) -> None:
+    rows = result.rows
+    keys: list[str] = []
+    for row in rows:
+        keys += [k for k in row if k not in keys]
+    tmp = out / "results.csv.tmp"
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(out / "results.csv")
+    (out / "results.json.tmp").write_text(json.dumps(rows, indent=1, default=_json_default))
+    (out / "results.json.tmp").replace(out / "results.json")
+    (out / "summary.md").write_text(markdown_table(summarize(rows)))
+
+
+def _fmt(skew: float) -> str:
+    return "iid" if math.isinf(float(skew)) else f"{float(skew):g}"
+
+
+def _isnan(v: Any) -> bool:
+    return isinstance(v, float) and math.isnan(v)
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, (np.floating, np.integer)):
+        return v.item()
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")

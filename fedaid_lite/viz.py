@@ -1,0 +1,26 @@
+"""Pictures of federated alignment, as plotly figures (returned, never shown: the notebook shows them).
+
+    frame = AlignmentFrame.fit(*ideal_emb, seed=0)          # UMAP fit once, on the ideal model
+    fig = alignment_map(frame, {"ideal": ideal_emb, "FedAvg": fedavg_emb, "FedAID": fedaid_emb},
+                        subset.reports, subset.labels, subset.sites, subset.site_names)
+
+The pieces live in `viz_frame` (the fixed UMAP frame and numba's cache), `viz_maps` (alignment
+maps), `viz_plots` (heterogeneity, curves, DRO weights, tables) and `viz_report` (`report.html`).
+Importing this module makes numba cache umap's compiled code (see `viz_frame`), so it should be
+imported before anything imports `umap`.
+"""
+
+from __future__ import annotations
+
+from .viz_frame import AlignmentFrame, _patch_numba, frame_subset, numba_cache_dir, warm_numba_cache
+from .viz_maps import COLOR_MODES, alignment_map, primary_findings
+from .viz_maps import alignment_map_xy
+from .viz_plots import (CURVE_METRICS, dro_weights, example_images, live_curves, metric_curves, report_stats,
+                        results_table, site_prevalence)
+from .viz_report import write_report
+
+_patch_numba()  # before any `import umap` in this process: umap's decorators run at import time
+
+__all__ = ["AlignmentFrame", "COLOR_MODES", "CURVE_METRICS", "alignment_map", "alignment_map_xy", "dro_weights",
+           "example_images", "frame_subset", "live_curves", "metric_curves", "numba_cache_dir", "primary_findings", "report_stats",
+           "results_table", "site_prevalence", "warm_numba_cache", "write_report"]

@@ -1,0 +1,205 @@
+"""Plain plotly figures: how the hospitals differ, how runs progress, and the results table.
+
+Every function takes data (a `Hospitals`, `History` objects, result rows) and returns a
+`plotly.graph_objects.Figure`; the notebook decides whether and where to show it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+from plotly.subplots import make_subplots
+
+from .data.types import FINDINGS, Hospitals
+from .history import History
+
+CURVE_METRICS = ("i2t_r5", "t2i_r5", "diag_cos", "dist_to_ref", "zeroshot_auroc", "worst_site_i2t_r5")
+METRIC_TITLES = {
+    "i2t_r5": "image→text R@5", "t2i_r5": "text→image R@5", "diag_cos": "matched-pair cosine",
+    "dist_to_ref": "distance to ideal", "cka_to_ref": "CKA to ideal", "zeroshot_auroc": "zero-shot AUROC",
+    "worst_site_i2t_r5": "worst-site i2t R@5", "modality_gap": "modality gap", "loss": "held-out loss (mean)",
+    "linprobe_auroc_10": "linear probe AUROC (10%)",
+}
+LIVE_METRICS = (("loss", "held-out loss"), ("i2t_r5", "image→text R@5"), ("diag_cos", "matched-pair cosine"),
+                ("dist_to_ref", "distance to ideal"))
+_WORD = re.compile(r"[a-z]+")
+
+
+def _site_palette(names: Sequence[str]) -> dict[str, str]:
+    return {n: qualitative.Set2[i % len(qualitative.Set2)] for i, n in enumerate(names)}
+
+
+def site_prevalence(hospitals: Hospitals, split: str = "train") -> go.Figure:
+    """Heatmap sites × findings of the share of cases with each finding (label skew at a glance)."""
+    parts = getattr(hospitals, split)
+    z = np.array([np.asarray(p.labels, dtype=np.float64).mean(axis=0) if len(p) else np.zeros(len(FINDINGS))
+                  for p in parts])                                    # (S, F)
+    counts = [len(p) for p in parts]
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(FINDINGS), y=[f"{n} (n={c})" for n, c in zip(hospitals.site_names, counts)],
+        colorscale="Blues", zmin=0, zmax=max(float(z.max()), 1e-6), text=np.round(z, 2),
+        texttemplate="%{text}", hovertemplate="%{y}<br>%{x}: %{z:.1%}<extra></extra>",
+        colorbar=dict(title="share")))
+    fig.update_layout(title=f"Finding prevalence per hospital ({split})", template="plotly_white",
+                      height=140 + 45 * len(parts), yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def example_images(hospitals: Hospitals, per_site: int = 4, seed: int = 0, split: str = "train") -> go.Figure:
+    """A grid of example images, one row per hospital (scanner differences at a glance)."""
+    rng = np.random.default_rng(seed)
+    parts = getattr(hospitals, split)
+    size = parts[0].images.shape[-1]
+    gap = 2
+    rows = []
+    for p in parts:
+        idx = rng.permutation(len(p))[:per_site]
+        tiles = [p.images[i].astype(np.float64) for i in idx]
+        tiles += [np.full((size, size), np.nan)] * (per_site - len(tiles))
+        sep = np.full((size, gap), np.nan)
+        rows.append(np.concatenate([t for tile in tiles for t in (tile, sep)][:-1], axis=1))
+    width = rows[0].shape[1]
+    hsep = np.full((gap, width), np.nan)
+    mosaic = np.concatenate([r for row in rows for r in (row, hsep)][:-1], axis=0)   # (S*size, per_site*size)
+    fig = go.Figure(go.Heatmap(z=mosaic, colorscale="gray", showscale=False, zmin=0, zmax=255,
+                               hoverinfo="skip"))
+    centers = [i * (size + gap) + size / 2 for i in range(len(parts))]
+    fig.update_yaxes(autorange="reversed", tickvals=centers, ticktext=list(hospitals.site_names),
+                     scaleanchor="x", showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_layout(title="Example images per hospital", template="plotly_white",
+                      height=80 + 110 * len(parts), width=160 + 110 * per_site, margin=dict(l=120))
+    return fig
+
+
+def report_stats(hospitals: Hospitals, split: str = "train") -> go.Figure:
+    """Report length per hospital (box) and vocabulary: distinct words and words used by no other site."""
+    parts = getattr(hospitals, split)
+    names = list(hospitals.site_names)
+    vocab = [set(w for r in p.reports for w in _WORD.findall(r.lower())) for p in parts]
+    only = [len(v - set().union(*(u for j, u in enumerate(vocab) if j != i))) for i, v in enumerate(vocab)]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("words per report", "vocabulary"),
+                        column_widths=[0.6, 0.4])
+    colors = _site_palette(names)
+    for name, p in zip(names, parts):
+        lengths = [len(_WORD.findall(r.lower())) for r in p.reports]
+        fig.add_trace(go.Box(y=lengths, name=name, marker_color=colors[name], showlegend=False), row=1, col=1)
+    fig.add_trace(go.Bar(x=names, y=[len(v) for v in vocab], name="distinct words", marker_color="#8da0cb"),
+                  row=1, col=2)
+    fig.add_trace(go.Bar(x=names, y=only, name="used only here", marker_color="#fc8d62"), row=1, col=2)
+    fig.update_layout(title=f"How each hospital writes its reports ({split})", template="plotly_white",
+                      barmode="group", height=380, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def round_dtick(last_round: int) -> int:
+    """Whole-number tick spacing for a rounds axis (no "1.5" rounds), about six ticks at most."""
+    return max(1, -(-last_round // 6))
+
+
+def _runs(histories: Mapping[str, History] | Sequence[History]) -> dict[str, History]:
+    if isinstance(histories, Mapping):
+        return dict(histories)
+    out: dict[str, History] = {}
+    for i, h in enumerate(histories):
+        name = h.algorithm or f"run {i + 1}"
+        out[name if name not in out else f"{name} ({i + 1})"] = h
+    return out
+
+
+def _series(h: History, metric: str) -> tuple[list[int], list[float]]:
+    """(rounds, values) of a metric; 'loss' is the mean held-out client loss of each round."""
+    if metric == "loss":
+        pts = [(int(r["round"]), float(np.mean([v for v in r["client_losses"].values() if v is not None])))
+               for r in h.records if r.get("client_losses")]
+    else:
+        pts = h.metric(metric)
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def metric_curves(histories: Mapping[str, History] | Sequence[History],
+                  metrics: Sequence[str] = CURVE_METRICS, cols: int = 3) -> go.Figure:
+    """One small plot per metric, one line per run, over communication rounds."""
+    runs = _runs(histories)
+    present = [m for m in metrics if any(_series(h, m)[0] for h in runs.values())] or list(metrics[:1])
+    rows = (len(present) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=min(cols, len(present)),
+                        subplot_titles=[METRIC_TITLES.get(m, m) for m in present])
+    palette = qualitative.Plotly
+    for i, (name, h) in enumerate(runs.items()):
+        for j, m in enumerate(present):
+            x, y = _series(h, m)
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, legendgroup=name,
+                                     showlegend=(j == 0), line=dict(color=palette[i % len(palette)]),
+                                     hovertemplate=f"{name}<br>round %{{x}}: %{{y:.3f}}<extra>{m}</extra>"),
+                          row=j // cols + 1, col=j % cols + 1)
+    last = max((int(r["round"]) for h in runs.values() for r in h.records), default=1)
+    fig.update_xaxes(title_text="round", tick0=1, dtick=round_dtick(last))
+    fig.update_layout(title="Metrics over rounds", template="plotly_white", height=260 * rows + 80)
+    return fig
+
+
+def dro_weights(history: History, title: str | None = None) -> go.Figure:
+    """Stacked aggregation weight of each hospital per round (FedAID's DRO moves them; FedAvg's stay at p)."""
+    names = list(history.site_names) or sorted({s for r in history.records for s in r.get("dro_weights", {})})
+    colors = _site_palette(names)
+    rounds = [int(r["round"]) for r in history.records]
+    fig = go.Figure()
+    for name in names:
+        y = [r.get("dro_weights", {}).get(name) for r in history.records]
+        fig.add_trace(go.Scatter(x=rounds, y=y, name=name, mode="lines", stackgroup="w",
+                                 line=dict(color=colors[name], width=0.5),
+                                 hovertemplate=f"{name}<br>round %{{x}}: %{{y:.3f}}<extra></extra>"))
+    fig.update_layout(title=title or f"Client weights over rounds ({history.algorithm or 'run'})",
+                      template="plotly_white", height=320, xaxis_title="round",
+                      yaxis=dict(title="weight", range=[0, 1]))
+    return fig
+
+
+def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
+                  title: str = "Results") -> go.Figure:
+    """A table figure of result rows (e.g. `experiments.summarize(result.rows)`); numbers get 3 decimals."""
+    if not rows:
+        return go.Figure(go.Table(header=dict(values=["(no runs)"]), cells=dict(values=[[]])))
+    cols = list(columns) if columns else list(rows[0])
+    fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else ("–" if v is None else str(v))  # noqa: E731
+    cells = [[fmt(r.get(c)) for r in rows] for c in cols]
+    fig = go.Figure(go.Table(header=dict(values=[METRIC_TITLES.get(c, c) for c in cols], fill_color="#e8eef7",
+                                         align="left", font=dict(size=12)),
+                             cells=dict(values=cells, align="left", height=24)))
+    fig.update_layout(title=title, height=120 + 28 * len(rows), margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def live_curves(histories: dict[str, History], site_names: list[str]) -> go.Figure:
+    """2 × 3 grid: four metric curves (one line per run) and client weights (FedAID's run if there is one)."""
+    titles = [t for _, t in LIVE_METRICS] + ["client weights (DRO)"]
+    fig = make_subplots(rows=2, cols=3, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.18)
+    palette = qualitative.Plotly
+    for i, (label, h) in enumerate(histories.items()):
+        for j, (metric, _) in enumerate(LIVE_METRICS):
+            x, y = _series(h, metric)
+            fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=label, legendgroup=label,
+                                     showlegend=(j == 0), line=dict(color=palette[i % len(palette)])),
+                          row=j // 3 + 1, col=j % 3 + 1)
+    with_records = [lb for lb, h in histories.items() if h.records]
+    weighted = next((lb for lb in with_records if "aid" in lb.lower()), with_records[0] if with_records else None)
+    if weighted:   # name whose weights are drawn: FedAID's move, FedAvg's stay at the data shares
+        fig.layout.annotations[4].text = f"client weights ({weighted})"
+    for k, site in enumerate(site_names):
+        h = histories.get(weighted) if weighted else None
+        rounds = [int(r["round"]) for r in h.records] if h else []
+        w = [r.get("dro_weights", {}).get(site) for r in h.records] if h else []
+        fig.add_trace(go.Scatter(x=rounds, y=w, mode="lines", stackgroup="w", name=site, showlegend=True,
+                                 legendgroup="sites", line=dict(width=0.5, color=qualitative.Set2[k % 8])),
+                      row=2, col=2)
+    fig.update_layout(height=520, template="plotly_white", margin=dict(t=40, l=40, r=10, b=30),
+                      legend=dict(orientation="v", x=1.0, xanchor="left"))
+    last = max((int(r["round"]) for h in histories.values() for r in h.records), default=1)
+    fig.update_xaxes(tick0=1, dtick=round_dtick(last))
+    fig.update_xaxes(title_text="round", row=2)
+    return fig

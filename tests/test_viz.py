@@ -1,0 +1,141 @@
+"""viz: every figure builds from tiny fakes, with the traces and frames a reader relies on."""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from fedaid_lite import viz
+from fedaid_lite.data.types import FINDINGS
+from fedaid_lite.history import History
+from fixtures_model import fake_hospitals
+
+N, D = 60, 16
+
+
+def _emb(seed: int, noise: float = 0.3) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(size=(4, D))
+    image = centers[np.arange(N) % 4] + 0.3 * rng.normal(size=(N, D))
+    text = image + noise * rng.normal(size=(N, D))
+    return image.astype(np.float32), text.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def frame() -> viz.AlignmentFrame:
+    return viz.AlignmentFrame.fit(*_emb(0), seed=0)
+
+
+@pytest.fixture(scope="module")
+def meta():
+    rng = np.random.default_rng(1)
+    labels = (rng.random((N, len(FINDINGS))) < 0.2).astype(np.int8)
+    return {"reports": [f"report {i}: heart size normal." for i in range(N)], "labels": labels,
+            "sites": np.arange(N) % 3, "site_names": ("north", "south", "east")}
+
+
+def _history(algorithm: str, rounds: int = 3, sites=("north", "south", "east")) -> History:
+    h = History(config={"fed": {"algorithm": algorithm}}, site_names=list(sites))
+    for r in range(1, rounds + 1):
+        w = np.array([1.0 + r * (k == 0) for k in range(len(sites))])
+        h.append({"round": r, "time": float(r), "client_losses": {s: 3.0 / r + k for k, s in enumerate(sites)},
+                  "dro_weights": dict(zip(sites, w / w.sum())),
+                  "metrics": {"i2t_r5": 0.1 * r, "diag_cos": 0.2 * r, "dist_to_ref": 1.0 / r}})
+    return h
+
+
+def test_frame_is_fixed_and_deterministic(frame):
+    # If this fails, drift in a map could be an artefact of the projection rather than of the model.
+    other = _emb(5, noise=0.8)
+    a = frame.transform(*other)
+    b = frame.transform(*other)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    ref = frame.transform(*_emb(0))  # the reference itself lands exactly on its fitted layout
+    assert np.array_equal(ref[0], frame.image_xy) and np.array_equal(ref[1], frame.text_xy)
+    assert a[0].shape == (N, 2) and np.isfinite(a[0]).all()
+
+
+def test_pca_frame_and_bad_shapes():
+    # If this fails, the cheap frame is not repeatable or a wrong-size input is silently accepted.
+    f1 = viz.AlignmentFrame.fit(*_emb(0), method="pca")
+    f2 = viz.AlignmentFrame.fit(*_emb(0), method="pca")
+    assert np.allclose(f1.image_xy, f2.image_xy)
+    with pytest.raises(ValueError, match="do not match the frame"):
+        f1.transform(np.zeros((N - 1, D)), np.zeros((N - 1, D)))
+    with pytest.raises(ValueError, match="method"):
+        viz.AlignmentFrame.fit(*_emb(0), method="tsne")
+
+
+def test_alignment_map_panels_lines_and_colour_menu(frame, meta):
+    # If this fails, the map lacks a panel, the pair lines, the hover text or the colour dropdown.
+    fig = viz.alignment_map(frame, {"ideal": _emb(0), "FedAvg": _emb(3, 0.9)}, **meta)
+    assert isinstance(fig, go.Figure)
+    lines = [t for t in fig.data if t.mode == "lines"]
+    points = [t for t in fig.data if t.mode == "markers" and t.x is not None and t.x[0] is not None]
+    assert len(lines) == 2 and len(points) == 4
+    assert {t.marker.symbol for t in points} == {"circle", "diamond"}
+    assert "south" in points[0].hovertext[1] and "report 1" in points[0].hovertext[1]
+    labels = [b.label for b in fig.layout.updatemenus[0].buttons]
+    assert labels == [f"colour: {m}" for m in viz.COLOR_MODES]
+    assert fig.layout.xaxis2.matches == "x" and fig.layout.xaxis.range is not None
+    assert not fig.frames
+
+
+def test_alignment_map_round_slider(frame, meta):
+    # If this fails, the round slider is missing or a round shows the wrong embeddings.
+    rounds = [_emb(10 + r, 0.9 - 0.3 * r) for r in range(3)]
+    fig = viz.alignment_map(frame, {"ideal": _emb(0), "FedAID": rounds}, **meta, color="site")
+    assert len(fig.frames) == 3 and len(fig.layout.sliders[0].steps) == 3
+    xy = frame.transform(*rounds[1])
+    assert np.allclose(fig.frames[1].data[4].x, xy[0][:, 0])   # panel 2 images, round 2
+    with pytest.raises(ValueError, match="frame's subset"):
+        viz.alignment_map(frame, {"a": _emb(0)}, meta["reports"][:5], meta["labels"], meta["sites"])
+
+
+def test_heterogeneity_views():
+    # If this fails, the data section of the course cannot show how hospitals differ.
+    h = fake_hospitals(num_sites=3, n_train=12, n_test=4, n_global=6, size=16)
+    prev = viz.site_prevalence(h)
+    assert prev.data[0].z.shape == (3, len(FINDINGS))
+    grid = viz.example_images(h, per_site=2)
+    assert grid.data[0].z.shape == (3 * 16 + 2 * 2, 2 * 16 + 2)
+    stats = viz.report_stats(h)
+    assert sum(isinstance(t, go.Box) for t in stats.data) == 3 and sum(isinstance(t, go.Bar) for t in stats.data) == 2
+
+
+def test_curves_weights_and_table():
+    # If this fails, runs cannot be compared round by round or the results table is unreadable.
+    runs = {"FedAvg": _history("fedavg"), "FedAID": _history("fedaid")}
+    curves = viz.metric_curves(runs, metrics=("loss", "i2t_r5", "dist_to_ref", "absent"))
+    assert len(curves.data) == 2 * 3 and list(curves.data[0].x) == [1, 2, 3]
+    assert viz.metric_curves([_history("fedavg")]).data[0].name == "fedavg"
+    w = viz.dro_weights(runs["FedAID"])
+    assert len(w.data) == 3 and w.data[0].stackgroup == "w"
+    assert np.allclose(np.sum([t.y for t in w.data], axis=0), 1.0)
+    table = viz.results_table([{"algorithm": "fedavg", "i2t_r5": 0.25}, {"algorithm": "fedaid", "i2t_r5": None}])
+    assert list(table.data[0].cells.values[1]) == ["0.250", "–"]
+
+
+def test_write_report_without_models(tmp_path):
+    # If this fails, `fedaid-lite compare` cannot write an offline report.html.
+    from fedaid_lite.experiments import CompareResult
+
+    rows = [{"algorithm": "fedavg", "label_skew": "1", "seed": 0, "i2t_r5": 0.3},
+            {"algorithm": "fedaid", "label_skew": "1", "seed": 0, "i2t_r5": 0.4}]
+    result = CompareResult(rows=rows, histories={"fedavg_skew-1_seed-0": _history("fedavg"),
+                                                 "fedaid_skew-1_seed-0": _history("fedaid")})
+    path = viz.write_report(tmp_path, result)
+    text = path.read_text()
+    assert path.name == "report.html" and "Metrics over rounds" in text and "DRO weights" in text
+    assert text.count("plotly.js v") == 1 and "<script src=\"http" not in text   # inlined once, offline
+    assert "no saved models" in text
+
+
+def test_no_show_or_print_in_viz_sources():
+    # If this fails, a library function shows or prints instead of returning its picture.
+    import pathlib
+
+    for path in pathlib.Path(viz.__file__).parent.glob("viz*.py"):
+        src = path.read_text()
+        assert ".show(" not in src and "print(" not in src, path.name
