@@ -40,6 +40,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         print(f"fedaid-lite: error: {message}", file=sys.stderr)
         return 2
+    except Exception as err:  # our own errors (e.g. a diverged run) carry a message meant for the user
+        if not type(err).__module__.startswith("fedaid_lite"):
+            raise
+        print(f"fedaid-lite: error: {str(err).splitlines()[0]}", file=sys.stderr)
+        return 1
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -174,12 +179,12 @@ def _run(args: argparse.Namespace) -> int:
         history = run_flower_simulation(cfg, out, progress=not args.quiet)
     else:
         from .federated import run_federated
-        from .train import configure_threads
 
-        configure_threads(cfg.train.threads)
         history = run_federated(cfg, checkpoint_dir=out, progress=not args.quiet)
+    from .history import jsonable
+
     metrics = history.final_metrics()
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True))
+    (out / "metrics.json").write_text(json.dumps(jsonable(metrics), indent=1, sort_keys=True, allow_nan=False))
     history.save(out / "history.json")
     print(f"{args.algorithm}: {len(history.records)} rounds; i2t R@5 {metrics.get('i2t_r5', float('nan')):.3f}, "
           f"zero-shot AUROC {metrics.get('zeroshot_auroc', float('nan')):.3f}")

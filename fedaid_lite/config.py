@@ -55,8 +55,8 @@ class DataConfig:
 class ModelConfig:
     """The dual encoder: CNN image tower, tiny BERT text tower, alignment blocks, heads."""
 
-    image_width: int = _f(32, "channels of the first CNN stage (doubled at each stage)", 4, 256)
-    hidden_size: int = _f(128, "width of the token sequences and alignment blocks", 16, 1024)
+    image_width: int = _f(16, "channels of the first CNN stage (doubled at each stage)", 4, 256)
+    hidden_size: int = _f(64, "width of the token sequences and alignment blocks", 16, 1024)
     text_layers: int = _f(2, "BERT layers in the text tower", 1, 12)
     heads: int = _f(4, "attention heads in the text tower and alignment blocks", 1, 16)
     embed_dim: int = _f(64, "dimension of the shared, L2-normalised embedding space", 4, 1024)
@@ -70,10 +70,10 @@ class ModelConfig:
 class TrainConfig:
     """Local optimisation: the same for every algorithm, counted in optimizer steps."""
 
-    lr: float = _f(5e-4, "AdamW learning rate", 1e-7, 1.0)
+    lr: float = _f(1e-3, "AdamW learning rate", 1e-7, 1.0)
     weight_decay: float = _f(0.01, "AdamW decoupled weight decay", 0.0, 1.0)
     batch_size: int = _f(64, "pairs per optimizer step", 2, 4096)
-    local_steps: int = _f(20, "optimizer steps per client per round (all algorithms alike)", 1, 100_000)
+    local_steps: int = _f(10, "optimizer steps per client per round (all algorithms alike)", 1, 100_000)
     grad_clip: float = _f(1.0, "max gradient norm; 0 = no clipping", 0.0, 1e6)
     device: str = _f("auto", "auto = CUDA, then MPS, then CPU", choices=("auto", "cpu", "cuda", "mps"))
     threads: int = _f(1, "torch CPU threads; 1 is safest on shared cores (Binder, Colab, CI), 0 = torch default",
@@ -91,7 +91,7 @@ class FedConfig:
     moon_mu: float = _f(1.0, "MOON model-contrastive weight mu", 0.0, 1e3)
     moon_temperature: float = _f(0.5, "MOON temperature", 1e-3, 10.0)
     bind_lambda: float = _f(1.0, "FedAID binding weight lambda_bind; 0 = no binding", 0.0, 1e4)
-    stage1_steps: int = _f(5, "FedAID stage-1 (alignment-only) steps; stage 2 gets local_steps - stage1_steps",
+    stage1_steps: int = _f(3, "FedAID stage-1 (alignment-only) steps; stage 2 gets local_steps - stage1_steps",
                            0, 100_000)
     two_stage: bool = _f(True, "FedAID: run stage 1 (frozen encoders) before stage 2; False = one stage")
     dro: bool = _f(True, "FedAID: learn client weights by the chi^2 DRO min-max; False = weights p")
@@ -133,8 +133,8 @@ class Experiment:
             "data.n_per_site": 48, "data.global_test_size": 60, "data.vocab_size": 500,
             "model.image_width": 8, "model.hidden_size": 32, "model.embed_dim": 32,
             "model.max_text_len": 48,
-            "train.batch_size": 16, "train.local_steps": 4, "train.lr": 2e-3,
-            "fed.rounds": 2, "fed.stage1_steps": 1,
+            "train.batch_size": 16, "train.local_steps": 6, "train.lr": 1e-3,
+            "fed.rounds": 3, "fed.stage1_steps": 2,
         })
 
     @classmethod

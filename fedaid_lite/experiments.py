@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .config import Experiment
-from .history import History
+from .history import History, jsonable
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "centralized": {"fed.algorithm": "centralized"},
@@ -149,7 +149,7 @@ def _write_tables(out: Path, result: CompareResult) -> None:
         writer.writeheader()
         writer.writerows(rows)
     tmp.replace(out / "results.csv")
-    (out / "results.json.tmp").write_text(json.dumps(rows, indent=1, default=_json_default))
+    (out / "results.json.tmp").write_text(json.dumps(jsonable(rows), indent=1, allow_nan=False))
     (out / "results.json.tmp").replace(out / "results.json")
     (out / "summary.md").write_text(markdown_table(summarize(rows)))
 
@@ -160,9 +160,3 @@ def _fmt(skew: float) -> str:
 
 def _isnan(v: Any) -> bool:
     return isinstance(v, float) and math.isnan(v)
-
-
-def _json_default(v: Any) -> Any:
-    if isinstance(v, (np.floating, np.integer)):
-        return v.item()
-    raise TypeError(f"not JSON serialisable: {type(v).__name__}")

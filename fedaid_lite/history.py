@@ -32,7 +32,7 @@ class History:
 
     def append(self, record: dict[str, Any]) -> None:
         """Add one round's record (stored JSON-safe: numpy scalars become floats, NaN becomes None)."""
-        self.records.append(_jsonable(record))
+        self.records.append(jsonable(record))
 
     def __len__(self) -> int:
         return len(self.records)
@@ -136,12 +136,12 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Nested copy with numpy/torch scalars as Python numbers and non-finite floats as None."""
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return value
     if isinstance(value, int):
@@ -151,6 +151,6 @@ def _jsonable(value: Any) -> Any:
         if isinstance(value, (bool, int)):
             return value
     if hasattr(value, "tolist"):                                      # small arrays
-        return _jsonable(value.tolist())
+        return jsonable(value.tolist())
     v = float(value)
     return v if math.isfinite(v) else None

@@ -1,0 +1,144 @@
+"""The evaluation suite: held-out data prepared once, then one flat metrics dict per model.
+
+Global metrics use the global balanced test set; per-site metrics use each site's own test split and
+are summarised as `worst_site_<key>`: the minimum over sites for higher-is-better metrics, the
+maximum for the lower-is-better ones in `LOWER_IS_BETTER` (align, uniformity, modality gap, distance
+to the reference). The site probe is global only (it needs several sites at once).
+
+With a `reference` (the ideal, centralized model's embeddings of the same samples):
+dist_to_ref = mean_i ||z_v,i - z̄_v,i||² + mean_i ||z_t,i - z̄_t,i||² (FedAID's binding term, on held-out
+data), and cka_to_ref = linear CKA between [image rows; text rows] of the two models.
+Zero-shot prompts are embedded as they are (bare phrases): report-style templates did not help (measured).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
+from .config import ModelConfig
+from .data import zero_shot_prompts
+from .data.tensors import PairedTensors, images_to_tensor, to_tensors, tokenize
+from .data.types import FINDINGS, Hospitals
+from .metrics import (alignment, diag_cos, instance_retrieval, linear_cka, mean_sq_distance, modality_gap,
+                      semantic_retrieval, uniformity, zero_shot_auroc)
+from .model import DualEncoder
+from .probes import chance_accuracy, fit_linear_probes, probe_auroc, site_probe_accuracy
+from .train import embed, embed_images, embed_texts
+
+LOWER_IS_BETTER = frozenset({"align", "uniform_img", "uniform_txt", "modality_gap", "dist_to_ref"})
+PROBE_FRACTIONS = {"linprobe_auroc_1": 0.01, "linprobe_auroc_10": 0.1, "linprobe_auroc_100": 1.0}
+PROMPT_KINDS = ("positive", "negative", "positive_heldout", "negative_heldout")
+
+
+@dataclass(frozen=True)
+class EvalSet:
+    """Everything `evaluate` needs, tokenised once: test sets, linear-probe training rows, prompts."""
+
+    global_test: PairedTensors
+    site_tests: tuple[PairedTensors, ...]
+    site_names: tuple[str, ...]
+    probe_images: torch.Tensor            # (M, 1, H, W) pooled training images (subsampled)
+    probe_labels: np.ndarray              # (M, F) their ground-truth findings
+    prompt_ids: torch.Tensor              # (P, L) every zero-shot prompt, tokenised
+    prompt_mask: torch.Tensor             # (P, L)
+    prompt_index: dict[str, dict[str, np.ndarray]]  # finding -> kind -> rows of prompt_ids
+    findings: tuple[str, ...] = FINDINGS  # label columns
+    seed: int = 0
+
+
+def prepare_eval(hospitals: Hospitals, model_cfg: ModelConfig, *, seed: int = 0, probe_rows: int = 1500,
+                 prompts: Mapping[str, Mapping[str, list[str]]] | None = None) -> EvalSet:
+    """Tokenise the test sets and prompts and draw ≤ `probe_rows` pooled training rows (seeded) for the probe."""
+    prompts = zero_shot_prompts() if prompts is None else prompts
+    tok, max_len = hospitals.tokenizer, model_cfg.max_text_len
+    pooled = hospitals.pooled("train")
+    rows = np.arange(len(pooled))
+    if len(rows) > probe_rows:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, probe_rows, replace=False))
+    texts: list[str] = []
+    index: dict[str, dict[str, np.ndarray]] = {}
+    for finding, kinds in prompts.items():
+        index[finding] = {}
+        for kind in PROMPT_KINDS:
+            phrases = list(kinds.get(kind, []))
+            index[finding][kind] = np.arange(len(texts), len(texts) + len(phrases))
+            texts += phrases
+    prompt_ids, prompt_mask = tokenize(tok, texts, max_len)
+    return EvalSet(
+        global_test=to_tensors(hospitals.global_test, tok, max_len),
+        site_tests=tuple(to_tensors(t, tok, max_len) for t in hospitals.test),
+        site_names=tuple(hospitals.site_names),
+        probe_images=images_to_tensor(pooled.images[rows]),
+        probe_labels=np.asarray(pooled.labels[rows]),
+        prompt_ids=prompt_ids, prompt_mask=prompt_mask, prompt_index=index, seed=seed)
+
+
+def reference_embeddings(model: DualEncoder, evalset: EvalSet, device: torch.device) -> dict[str, Any]:
+    """{"global": {"image", "text"}, "sites": [{"image", "text"}, ...]}: what `evaluate(reference=)` takes."""
+    def pair(data: PairedTensors) -> dict[str, np.ndarray]:
+        image_emb, text_emb = embed(model, data, device)
+        return {"image": image_emb, "text": text_emb}
+    return {"global": pair(evalset.global_test), "sites": [pair(t) for t in evalset.site_tests]}
+
+
+def _set_metrics(emb: Mapping[str, np.ndarray], data: PairedTensors, prompt_emb: np.ndarray, evalset: EvalSet,
+                 probes: Mapping[str, list], ref: Mapping[str, np.ndarray] | None) -> dict[str, float]:
+    """Every per-set metric for one test set (global or one site)."""
+    image_emb, text_emb = emb["image"], emb["text"]
+    labels = data.labels.numpy()
+    out = instance_retrieval(image_emb, text_emb, data.text_ids.numpy())
+    sem = semantic_retrieval(image_emb, text_emb, labels, ks=(5,))
+    out.update({k: sem[k] for k in ("sem_i2t_p5", "sem_t2i_p5", "sem_i2t_r5", "sem_t2i_r5")})
+    for key, (pos, neg) in {"zeroshot_auroc": ("positive", "negative"),
+                            "zeroshot_auroc_heldout": ("positive_heldout", "negative_heldout")}.items():
+        ens = {f: (prompt_emb[ix[pos]], prompt_emb[ix[neg]]) for f, ix in evalset.prompt_index.items()
+               if len(ix[pos]) and len(ix[neg])}
+        out[key] = zero_shot_auroc(image_emb, ens, labels, evalset.findings)[0] if ens else float("nan")
+    for key, fitted in probes.items():
+        out[key] = probe_auroc(fitted, image_emb, labels)
+    out.update(diag_cos=diag_cos(image_emb, text_emb), align=alignment(image_emb, text_emb),
+               uniform_img=uniformity(image_emb), uniform_txt=uniformity(text_emb),
+               modality_gap=modality_gap(image_emb, text_emb))
+    if ref is not None:
+        # FedAID's binding term on held-out data: squared distance to the ideal, image plus text.
+        out["dist_to_ref"] = mean_sq_distance(image_emb, ref["image"]) + mean_sq_distance(text_emb, ref["text"])
+        # CKA per modality, averaged. One CKA over image and text rows stacked together is dominated by
+        # the direction separating the two modalities (the modality gap) and reads ~1.0 for any model.
+        out["cka_to_ref"] = 0.5 * (linear_cka(image_emb, ref["image"]) + linear_cka(text_emb, ref["text"]))
+    return out
+
+
+def evaluate(model: DualEncoder, evalset: EvalSet, device: torch.device,
+             reference: Mapping[str, Any] | None = None) -> dict[str, float]:
+    """The flat metrics dict: global keys, `worst_site_<key>`, site probe; `*_to_ref` when `reference` is given."""
+    emb = reference_embeddings(model, evalset, device)
+    prompt_emb = embed_texts(model, evalset.prompt_ids, evalset.prompt_mask, device)
+    probe_x = embed_images(model, evalset.probe_images, device)
+    with threadpool_limits(limits=1, user_api="blas"):  # small matrices; see probes.py on thread contention
+        probes = {key: fit_linear_probes(probe_x, evalset.probe_labels, frac, evalset.seed)
+                  for key, frac in PROBE_FRACTIONS.items()}
+        return _summarise(emb, evalset, prompt_emb, probes, reference)
+
+
+def _summarise(emb: Mapping[str, Any], evalset: EvalSet, prompt_emb: np.ndarray, probes: Mapping[str, Any],
+               reference: Mapping[str, Any] | None) -> dict[str, float]:
+    out = _set_metrics(emb["global"], evalset.global_test, prompt_emb, evalset, probes,
+                       None if reference is None else reference["global"])
+    per_site = [_set_metrics(e, data, prompt_emb, evalset, probes,
+                             None if reference is None else reference["sites"][k])
+                for k, (e, data) in enumerate(zip(emb["sites"], evalset.site_tests)) if len(data) > 0]
+    for key in list(out):
+        values = np.array([s[key] for s in per_site], dtype=np.float64)
+        finite = values[np.isfinite(values)]
+        worst = (finite.max() if key in LOWER_IS_BETTER else finite.min()) if len(finite) else np.nan
+        out[f"worst_site_{key}"] = float(worst)
+    site_img = np.concatenate([e["image"] for e in emb["sites"]])
+    sites = torch.cat([t.sites for t in evalset.site_tests]).numpy()
+    out["site_probe_acc"] = site_probe_accuracy(site_img, sites, seed=evalset.seed)
+    out["site_probe_chance"] = chance_accuracy(sites)
+    return {k: float(v) for k, v in out.items()}

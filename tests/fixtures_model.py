@@ -1,0 +1,59 @@
+"""Fake hospitals for the model/metrics tests: learnable but tiny, independent of the data generator."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fedaid_lite.data.tokenizer import train_tokenizer
+from fedaid_lite.data.types import FINDINGS, Hospitals, PairedData
+
+PHRASES = {
+    "cardiomegaly": ("the heart is enlarged", "no cardiomegaly"),
+    "pleural_effusion": ("there is a pleural effusion", "no pleural effusion"),
+    "consolidation": ("focal consolidation is seen", "no focal consolidation"),
+    "pneumothorax": ("a pneumothorax is present", "no pneumothorax"),
+    "nodule": ("a nodule is noted", "no nodule"),
+    "edema": ("pulmonary edema is present", "no edema"),
+    "atelectasis": ("there is atelectasis", "no atelectasis"),
+    "support_devices": ("a support device is seen", "no support device"),
+}
+
+
+def fake_paired(n: int, site: int, site_names: tuple[str, ...], seed: int, size: int = 32) -> PairedData:
+    """`n` cases where each finding paints its own square and appears in a templated report."""
+    rng = np.random.default_rng(seed)
+    f = len(FINDINGS) - 1
+    labels = (rng.random((n, f)) < 0.25).astype(np.int8)
+    labels = np.concatenate([labels, (labels.sum(1, keepdims=True) == 0).astype(np.int8)], axis=1)
+    images = rng.integers(0, 60, size=(n, size, size)).astype(np.int16) + 20 * site
+    cell = size // 4
+    for j in range(f):
+        r, c = divmod(j, 4)
+        images[labels[:, j] == 1, r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] += 150
+    reports = []
+    for row in labels:
+        parts = [PHRASES[FINDINGS[j]][0 if row[j] else 1] for j in range(f) if row[j] or rng.random() < 0.3]
+        reports.append("findings: " + ". ".join(parts or ["lungs are clear"]) + ".")
+    ids = tuple(f"s{site}-{seed}-{i}" for i in range(n))
+    return PairedData(images=np.clip(images, 0, 255).astype(np.uint8), reports=tuple(reports), labels=labels,
+                      sites=np.full(n, site, dtype=np.int64), site_names=site_names, ids=ids, patient_ids=ids)
+
+
+def fake_hospitals(num_sites: int = 3, n_train: int = 48, n_test: int = 16, n_global: int = 24,
+                   seed: int = 0, size: int = 32) -> Hospitals:
+    """A `Hospitals` with `num_sites` fake sites, a tokenizer trained on the training reports."""
+    names = tuple(f"site{k}" for k in range(num_sites))
+    train = tuple(fake_paired(n_train, k, names, seed * 100 + 3 * k, size) for k in range(num_sites))
+    val = tuple(fake_paired(4, k, names, seed * 100 + 3 * k + 1, size) for k in range(num_sites))
+    test = tuple(fake_paired(n_test, k, names, seed * 100 + 3 * k + 2, size) for k in range(num_sites))
+    parts = [fake_paired(n_global // num_sites, k, names, seed * 100 + 50 + k, size) for k in range(num_sites)]
+    corpus = [r for p in train for r in p.reports] + [" ".join(v) for v in PHRASES.values()]
+    tok = train_tokenizer(corpus, vocab_size=300, max_length=48)
+    return Hospitals(site_names=names, train=train, val=val, test=test, global_test=PairedData.concat(parts),
+                     tokenizer=tok)
+
+
+def fake_prompts() -> dict[str, dict[str, list[str]]]:
+    """Zero-shot prompts in the fake reports' phrasing (held-out = the same, for shape tests only)."""
+    return {k: {"positive": [p], "negative": [n], "positive_heldout": [p], "negative_heldout": [n]}
+            for k, (p, n) in PHRASES.items()}
