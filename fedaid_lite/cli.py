@@ -85,6 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--label-skew", nargs="+", default=None, metavar="ALPHA",
                       help="Dirichlet alphas to sweep (e.g. 0.1 1 iid); synthetic data only")
     cmp_.add_argument("--seeds", nargs="+", type=int, default=[0], metavar="SEED")
+    cmp_.add_argument("--jobs", type=int, default=1, metavar="N",
+                      help="run (label skew, seed) settings in N parallel processes (default 1)")
     cmp_.add_argument("--out", required=True, help="output folder")
     _common(cmp_)
     cmp_.set_defaults(handler=_compare)
@@ -210,7 +212,7 @@ def _compare(args: argparse.Namespace) -> int:
               file=sys.stderr)
 
     result = run_compare(cfg, args.out, algorithms=algorithms, label_skews=skews or None, seeds=args.seeds,
-                         on_run=announce, progress=not args.quiet)
+                         on_run=announce, progress=not args.quiet and args.jobs == 1, jobs=args.jobs)
     print(markdown_table(summarize(result.rows)))
     report = _write_report(Path(args.out), result)
     print(f"results: {result.files['results.csv']}  (also results.json, summary.md)")

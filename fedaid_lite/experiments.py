@@ -60,52 +60,91 @@ def variant_config(base: Experiment, name: str) -> Experiment:
 def run_compare(base: Experiment, out_dir: str | Path, algorithms: Sequence[str] = DEFAULT_ALGORITHMS,
                 label_skews: Sequence[float] | None = None, seeds: Sequence[int] = (0,),
                 on_run: Callable[[str, dict[str, Any]], None] | None = None, progress: bool = True,
-                engine_kwargs: dict[str, Any] | None = None) -> CompareResult:
-    """Run every algorithm × label skew × seed, write results.csv/.json and summary.md into `out_dir`."""
+                jobs: int = 1) -> CompareResult:
+    """Run every algorithm × label skew × seed, write results.csv/.json and summary.md into `out_dir`.
+
+    Each (label skew, seed) setting is independent, so `jobs > 1` runs settings in parallel processes
+    (each with `train.threads` torch threads). Every run checkpoints under `out_dir/runs/<name>/`, so a
+    grid that was interrupted resumes where it stopped when the same command is run again.
+    """
+    for name in algorithms:
+        variant_config(base, name)  # fail fast on a bad name, before any training
+    if label_skews and base.data.manifest:
+        raise ValueError("--label-skew regenerates synthetic hospitals; it cannot be combined with --data "
+                         "(a manifest fixes the sites); drop one of them")
+    if jobs < 1:
+        raise ValueError(f"--jobs={jobs}: need at least 1")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    order = sorted(algorithms, key=lambda a: a != "centralized")  # the ideal first: it is the reference
+    skews = list(label_skews) if label_skews else [base.data.label_skew]
+    settings = [(skew, seed) for skew in skews for seed in seeds]
+    result = CompareResult()
+    done: dict[tuple[float, int], list[tuple[str, dict[str, Any], History]]] = {}
+
+    def collect(setting: tuple[float, int], runs: list[tuple[str, dict[str, Any], History]]) -> None:
+        done[setting] = runs
+        result.rows.clear()
+        result.histories.clear()
+        for key in settings:  # grid order, whatever order the settings finished in
+            for run_name, row, history in done.get(key, []):
+                result.rows.append(row)
+                result.histories[run_name] = history
+        _write_tables(out, result)  # after every setting, so an interrupted grid keeps what it made
+
+    if jobs == 1:
+        for skew, seed in settings:
+            collect((skew, seed), _run_setting(base, skew, seed, order, out, progress, on_run))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_setting, base, skew, seed, order, out, False, None): (skew, seed)
+                       for skew, seed in settings}
+            for future in as_completed(futures):
+                runs = future.result()
+                if on_run is not None:
+                    for run_name, row, _ in runs:
+                        on_run(run_name, row)
+                collect(futures[future], runs)
+    result.files = {"results.csv": out / "results.csv", "results.json": out / "results.json",
+                    "summary.md": out / "summary.md"}
+    return result
+
+
+def _run_setting(base: Experiment, skew: float, seed: int, order: Sequence[str], out: Path, progress: bool,
+                 on_run: Callable[[str, dict[str, Any]], None] | None
+                 ) -> list[tuple[str, dict[str, Any], History]]:
+    """All algorithms for one (label skew, seed): centralized first, its embeddings the reference."""
     from .data import load_hospitals
     from .evaluate import prepare_eval, reference_embeddings
     from .federated import run_federated
     from .model import load_model
     from .train import resolve_device
 
-    for name in algorithms:
-        variant_config(base, name)  # fail fast on a bad name, before any training
-    if label_skews and base.data.manifest:
-        raise ValueError("--label-skew regenerates synthetic hospitals; it cannot be combined with --data "
-                         "(a manifest fixes the sites); drop one of them")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    order = sorted(algorithms, key=lambda a: a != "centralized")  # the ideal first: it is the reference
-    skews = list(label_skews) if label_skews else [base.data.label_skew]
-    result = CompareResult()
     device = resolve_device(base.train.device)
-    for skew in skews:
-        setting = base if base.data.manifest else base.override({"data.label_skew": skew})
-        hospitals = load_hospitals(setting.data)
-        evalset = prepare_eval(hospitals, setting.model)
-        for seed in seeds:
-            reference = None
-            for name in order:
-                cfg = variant_config(setting.override({"seed": seed}), name)
-                run_name = f"{name}_skew-{_fmt(skew)}_seed-{seed}"
-                run_dir = out / "runs" / run_name
-                started = time.perf_counter()
-                history = run_federated(cfg, checkpoint_dir=run_dir, hospitals=hospitals, evalset=evalset,
-                                        reference=reference, device=device, progress=progress,
-                                        **(engine_kwargs or {}))
-                if name == "centralized":
-                    reference = reference_embeddings(load_model(run_dir / "model"), evalset, device)
-                row = {"algorithm": name, "label_skew": _fmt(skew), "seed": seed,
-                       "rounds": len(history.records), "seconds": round(time.perf_counter() - started, 1),
-                       **history.final_metrics()}
-                result.rows.append(row)
-                result.histories[run_name] = history
-                if on_run is not None:
-                    on_run(run_name, row)
-                _write_tables(out, result)  # after every run, so an interrupted grid keeps what it made
-    result.files = {"results.csv": out / "results.csv", "results.json": out / "results.json",
-                    "summary.md": out / "summary.md"}
-    return result
+    setting = base if base.data.manifest else base.override({"data.label_skew": skew})
+    hospitals = load_hospitals(setting.data)
+    evalset = prepare_eval(hospitals, setting.model)
+    reference = None
+    runs = []
+    for name in order:
+        cfg = variant_config(setting.override({"seed": seed}), name)
+        run_name = f"{name}_skew-{_fmt(skew)}_seed-{seed}"
+        run_dir = out / "runs" / run_name
+        started = time.perf_counter()
+        history = run_federated(cfg, checkpoint_dir=run_dir, hospitals=hospitals, evalset=evalset,
+                                reference=reference, device=device, progress=progress)
+        if name == "centralized":
+            reference = reference_embeddings(load_model(run_dir / "model"), evalset, device)
+        row = {"algorithm": name, "label_skew": _fmt(skew), "seed": seed,
+               "rounds": len(history.records), "seconds": round(time.perf_counter() - started, 1),
+               **history.final_metrics()}
+        runs.append((run_name, row, history))
+        if on_run is not None:
+            on_run(run_name, row)
+    return runs
 
 
 def summarize(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = SUMMARY_METRICS) -> list[dict[str, str]]:
