@@ -1,28 +1,45 @@
-"""A WordPiece tokenizer trained on the training reports, saved beside the data as `tokenizer.json`."""
+"""A WordPiece tokenizer built from the training reports, saved beside the data as `tokenizer.json`."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Iterable
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from transformers import PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def train_tokenizer(reports: Iterable[str], vocab_size: int = 2000, max_length: int = 64) -> PreTrainedTokenizerFast:
-    """Train a lower-casing WordPiece tokenizer (BERT-style `[CLS] text [SEP]`) on `reports`."""
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    """Build a lower-casing WordPiece tokenizer (BERT-style `[CLS] text [SEP]`) from `reports`.
+
+    The vocabulary is chosen deterministically: special tokens, every character seen (as a word start
+    and as a `##` continuation, so any word can be spelled), then whole words by frequency, ties broken
+    alphabetically, up to `vocab_size`. We do not use `tokenizers`' WordPieceTrainer: it breaks frequency
+    ties in hash-map order, so two processes given the same reports build different vocabularies and
+    "same seed, same numbers" fails across processes (papermill sweeps, Flower clients).
+    """
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    counts: Counter[str] = Counter()
+    for report in reports:
+        counts.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(report)))
+    chars = sorted({c for word in counts for c in word})
+    vocab: dict[str, int] = {}
+    for token in (*SPECIAL_TOKENS, *chars, *(f"##{c}" for c in chars)):
+        vocab.setdefault(token, len(vocab))
+    for word, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        if len(vocab) >= vocab_size:
+            break
+        vocab.setdefault(word, len(vocab))
+    tok = Tokenizer(models.WordPiece(vocab=vocab, unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre_tokenizer
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
-                                        show_progress=False)
-    tok.train_from_iterator(list(reports), trainer=trainer)
-    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)])
+        single="[CLS] $A [SEP]", special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])])
     return _wrap(tok, max_length)
 
 
