@@ -145,7 +145,7 @@ def run_federated(cfg: Experiment, on_round: Callable[[dict[str, Any]], None] | 
         except StopRequested:
             break
         except NonFiniteLossError as err:
-            _finish(checkpoint_dir, runtime, algo, global_state, client_states)
+            finish_run(checkpoint_dir, runtime, algo, global_state, client_states)
             raise TrainingDiverged(
                 f"training diverged in round {server_round} ({err}); kept the {server_round - 1} completed "
                 f"round(s){' in ' + str(checkpoint_dir) if checkpoint_dir else ''}. Lower train.lr "
@@ -153,7 +153,7 @@ def run_federated(cfg: Experiment, on_round: Callable[[dict[str, Any]], None] | 
         global_state, memory, client_states = new_state, new_memory, new_clients
         metrics: dict[str, float] = {}
         if server_round % cfg.fed.eval_every == 0 or server_round == cfg.fed.rounds:
-            metrics = _evaluate(evaluate, runtime, algo.eval_states(global_state, client_states), evalset,
+            metrics = evaluate_states(evaluate, runtime, algo.eval_states(global_state, client_states), evalset,
                                 device, reference)
         weights = algo.current_weights(memory)
         record = {"round": server_round, "time": elapsed0 + time.perf_counter() - started,
@@ -172,7 +172,7 @@ def run_federated(cfg: Experiment, on_round: Callable[[dict[str, Any]], None] | 
             on_round(history.records[-1])
     if bar is not None:
         bar.close()
-    _finish(checkpoint_dir, runtime, algo, global_state, client_states)
+    finish_run(checkpoint_dir, runtime, algo, global_state, client_states)
     return history
 
 
@@ -198,8 +198,8 @@ def _train_round(algo: Algorithm, runtime: ClientRuntime, fed: Federation, serve
     return global_state, memory, client_states, losses
 
 
-def _evaluate(evaluate: Callable, runtime: ClientRuntime, states: list[StateDict], evalset: Any,
-              device: torch.device, reference: dict | None) -> dict[str, float]:
+def evaluate_states(evaluate: Callable, runtime: ClientRuntime, states: list[StateDict], evalset: Any,
+                    device: torch.device, reference: dict | None) -> dict[str, float]:
     """Metrics of each state (reusing one eval model), averaged key by key when there are several."""
     runs = [evaluate(runtime.frozen("eval", s), evalset, device, reference=reference) for s in states]
     if len(runs) == 1:
@@ -207,8 +207,8 @@ def _evaluate(evaluate: Callable, runtime: ClientRuntime, states: list[StateDict
     return {k: float(np.mean([r[k] for r in runs])) for k in runs[0]}
 
 
-def _finish(checkpoint_dir: str | Path | None, runtime: ClientRuntime, algo: Algorithm,
-            global_state: StateDict, client_states: dict[int, StateDict]) -> None:
+def finish_run(checkpoint_dir: str | Path | None, runtime: ClientRuntime, algo: Algorithm,
+               global_state: StateDict, client_states: dict[int, StateDict]) -> None:
     """Save the final model to `checkpoint_dir/model` (LocalOnly: also each site's model under local_models/)."""
     if checkpoint_dir is None:
         return

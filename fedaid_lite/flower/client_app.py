@@ -1,0 +1,151 @@
+"""The ClientApp: one hospital's side of every algorithm, as three thin Flower handlers.
+
+    query    -> who am I: client id, site name, number of training pairs (the server's p_k)
+    train    -> `algo.client_train` for one stage of one round (FedAID: two train messages per round)
+    evaluate -> `algo.client_score`: the new global model's loss on this client's held-out share
+
+The Experiment comes from `context.run_config` (dotted kebab keys through `Experiment.override`); the
+data from `context.node_config`: `partition-id` (= site index) for the synthetic hospitals, or
+`data-path` (a manifest on this machine, with the federation's shared tokenizer.json beside it) and
+`site` (its site name) for real data. Per-client memory (MOON, LocalOnly) lives in `context.state`.
+The vocabulary comes from the server (`tokenizer` in every message's config): the model's embedding
+rows mean what the server's tokenizer says, whatever a site would train or load on its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
+from flwr.clientapp import ClientApp
+
+from ..algorithms import Algorithm, ClientRuntime, StateDict, batch_seed, make_algorithm
+from ..config import Experiment
+from ..data.tensors import PairedTensors
+from ..federated import build_federation
+from ..model import build_model
+from ..train import configure_threads, resolve_device
+from .records import ARRAYS, CLIENT_STATE, CONFIG, METRICS, from_record, payload_from, to_record
+from .settings import split_run_config
+
+
+@dataclass
+class Node:
+    """One client's tensors and reusable modules (built once per run and node, then cached)."""
+
+    client_id: int
+    site: str
+    train: PairedTensors
+    holdout: PairedTensors
+    algo: Algorithm
+    runtime: ClientRuntime
+    cfg: Experiment
+
+
+def load_node(cfg: Experiment, node_config: Mapping[str, Any], tokenizer_json: str | None = None) -> Node:
+    """This node's client id, site, training and held-out tensors (tokenised with the server's vocabulary)."""
+    from ..data import load_hospitals, load_manifest, load_tokenizer
+
+    if "data-path" in node_config:
+        hospitals = load_manifest(str(node_config["data-path"]), cfg.data.image_size, cfg.data.vocab_size)
+        names = list(hospitals.site_names)
+        site = str(node_config.get("site", names[0] if len(names) == 1 else ""))
+        if site not in names:
+            raise ValueError(f"node-config site={site!r} is not in {node_config['data-path']} (sites: "
+                             f"{', '.join(names)}); set site=<one of them> in --node-config")
+        index = names.index(site)
+        client_id = int(node_config.get("partition-id", index))
+    else:
+        if "partition-id" not in node_config:
+            raise ValueError("node-config needs partition-id=<site index> (synthetic hospitals) or "
+                             "data-path=<manifest> site=<name> (real data)")
+        hospitals = load_hospitals(cfg.data)
+        index = client_id = int(node_config["partition-id"])
+        parts = int(node_config.get("num-partitions", hospitals.num_sites))
+        if parts != hospitals.num_sites or not 0 <= index < parts:
+            raise ValueError(f"partition-id={index} num-partitions={parts}, but the data has {hospitals.num_sites} "
+                             f"sites: run one SuperNode per site (num-supernodes={hospitals.num_sites})")
+    if tokenizer_json:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "tokenizer.json"
+            path.write_text(tokenizer_json, encoding="utf-8")
+            hospitals = dataclasses.replace(hospitals, tokenizer=load_tokenizer(path, cfg.model.max_text_len))
+    fed = build_federation(cfg, hospitals)
+    model = build_model(cfg.model, len(hospitals.tokenizer), cfg.seed,
+                        image_size=hospitals.train[0].images.shape[-1])
+    runtime = ClientRuntime(model, resolve_device(cfg.train.device), cfg)
+    return Node(client_id, hospitals.site_names[index], fed.train[index], fed.holdout[index],
+                make_algorithm(cfg, hospitals.num_sites), runtime, cfg)
+
+
+# A simulation worker (Ray actor) serves many messages and nodes in one process, and receives the
+# ClientApp re-pickled with every message (closures travel by value, module functions by reference):
+# this module-level cache is what survives, so each node's tensors and model are built once per run
+# rather than once per message. Deployment runs each message in a fresh process, where it never hits.
+_NODES: OrderedDict[str, Node] = OrderedDict()
+_MAX_NODES = 16
+
+
+def cached_node(defaults: Mapping[str, Any] | None, msg: Message, context: Context) -> Node:
+    """The `Node` for this message's run config, node config and server tokenizer (built on first use)."""
+    cfg, _ = split_run_config({**(defaults or {}), **context.run_config})
+    configure_threads(cfg.train.threads)
+    tokenizer_json = str(msg.content[CONFIG].get("tokenizer", ""))
+    key = "|".join([cfg.to_json(), repr(sorted(context.node_config.items())),
+                    hashlib.sha256(tokenizer_json.encode()).hexdigest()])
+    if key not in _NODES:
+        _NODES[key] = load_node(cfg, context.node_config, tokenizer_json or None)
+        while len(_NODES) > _MAX_NODES:
+            _NODES.popitem(last=False)
+    return _NODES[key]
+
+
+def build_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
+    """A ClientApp whose run_config is `defaults` updated by `context.run_config` (simulation passes the cfg here)."""
+    app = ClientApp()
+
+    def reply(msg: Message, node: Node, metrics: dict[str, float], **records: Any) -> Message:
+        content = RecordDict({**records, METRICS: MetricRecord({"client-id": node.client_id, **metrics})})
+        return Message(content=content, reply_to=msg)
+
+    def client_state(context: Context) -> StateDict | None:
+        return from_record(context.state[CLIENT_STATE]) if CLIENT_STATE in context.state else None
+
+    @app.query()
+    def info(msg: Message, context: Context) -> Message:
+        node = cached_node(defaults, msg, context)
+        return reply(msg, node, {"num-examples": len(node.train), "num-holdout": len(node.holdout)},
+                     **{CONFIG: ConfigRecord({"site": node.site})})
+
+    @app.train()
+    def train(msg: Message, context: Context) -> Message:
+        node = cached_node(defaults, msg, context)
+        conf = msg.content[CONFIG]
+        server_round = int(conf["server-round"])
+        stage = node.algo.stages(server_round)[int(conf["stage-index"])]
+        update = node.algo.client_train(stage, node.runtime, payload_from(msg.content), node.train,
+                                        client_id=node.client_id,
+                                        seed=batch_seed(node.cfg.seed, server_round, node.client_id, stage.index),
+                                        client_state=client_state(context))
+        if update.client_state is not None:
+            context.state[CLIENT_STATE] = to_record(update.client_state)
+        return reply(msg, node, {"num-examples": update.num_examples, "loss": update.loss},
+                     **{ARRAYS: to_record(update.state)})
+
+    @app.evaluate()
+    def evaluate(msg: Message, context: Context) -> Message:
+        node = cached_node(defaults, msg, context)
+        score = node.algo.client_score(node.runtime, payload_from(msg.content), node.holdout, client_state(context))
+        return reply(msg, node, {"num-examples": len(node.holdout), "loss": score})
+
+    return app
+
+
+app: ClientApp = build_client_app()
+"""What `[tool.flwr.app.components] clientapp` points at."""

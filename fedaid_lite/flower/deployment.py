@@ -1,0 +1,182 @@
+"""Flower's deployment engine on one machine: a SuperLink, one SuperNode per site, `flwr run`.
+
+    with LocalDeployment("runs/deploy", [{"partition-id": k, "num-partitions": 6} for k in range(6)]) as fed:
+        fed.run("flower_app", {"fed.rounds": 2, "output-dir": "runs/deploy/out"})
+
+The same commands work across machines (README "Across machines"); here every process listens on
+127.0.0.1 on free ports, runs with its own FLWR_HOME, telemetry and update checks off, and is started
+in its own process group so `stop()` ends exactly these processes and their children (the
+`flwr-serverapp` / `flwr-clientapp` processes they spawn), and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .settings import _toml_value, offline_env
+
+CONNECTION = "fedaid-local"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def config_string(values: Mapping[str, Any]) -> str:
+    """`{"fed.rounds": 2, "site": "a b"}` -> `fed.rounds=2 site="a b"` (Flower's --run-config/--node-config)."""
+    return " ".join(f"{k}={_toml_value(v)}" for k, v in values.items())
+
+
+def flower_bin(name: str) -> str:
+    """Path of a Flower console script next to this Python (the venv's), else the bare name."""
+    path = Path(sys.executable).parent / name
+    return str(path) if path.exists() else name
+
+
+class LocalDeployment:
+    """A SuperLink and SuperNodes as subprocesses on 127.0.0.1; use as a context manager."""
+
+    def __init__(self, workdir: str | os.PathLike, node_configs: Sequence[Mapping[str, Any]],
+                 startup_timeout: float = 60.0) -> None:
+        self.workdir = Path(workdir).resolve()
+        self.node_configs = [dict(c) for c in node_configs]
+        self.startup_timeout = startup_timeout
+        self.env = offline_env(self.workdir / "flwr-home")
+        # The SuperLink and SuperNodes spawn `flower-superexec`, `flwr-serverapp` and `flwr-clientapp` by name.
+        self.env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), self.env.get("PATH", "")])
+        self.port = 0
+        self.superlink: subprocess.Popen | None = None
+        self.nodes: list[subprocess.Popen] = []
+
+    def __enter__(self) -> "LocalDeployment":
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the SuperLink, wait until it listens, write the connection, start the SuperNodes."""
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        (self.workdir / "flwr-home").mkdir(exist_ok=True)
+        self.port = free_port()
+        self.superlink = self._spawn("superlink", [
+            flower_bin("flower-superlink"), "--insecure", "--disable-runtime-dependency-installation",
+            "--host", "127.0.0.1", "--port", str(self.port)])
+        self._wait_listening(self.port, self.superlink)
+        (self.workdir / "flwr-home" / "config.toml").write_text(
+            f'[superlink]\ndefault = "{CONNECTION}"\n\n[superlink.{CONNECTION}]\n'
+            f'address = "127.0.0.1:{self.port}"\ninsecure = true\n')
+        for i, node_config in enumerate(self.node_configs):
+            self.nodes.append(self._spawn(f"supernode-{i}", [
+                flower_bin("flower-supernode"), "--insecure", "--superlink", f"127.0.0.1:{self.port}",
+                "--port", str(free_port()), "--node-config", config_string(node_config)]))
+
+    def run(self, app: str | os.PathLike, run_config: Mapping[str, Any], timeout: float = 600.0
+            ) -> subprocess.CompletedProcess:
+        """`flwr run <app> fedaid-local --run-config ... --stream`: blocks until the run ends (or `timeout`)."""
+        cmd = [flower_bin("flwr"), "run", str(Path(app).resolve()), CONNECTION, "--stream"]
+        if run_config:
+            cmd += ["--run-config", config_string(run_config)]
+        return subprocess.run(cmd, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=timeout)
+
+    def kill_node(self, index: int, sig: int = signal.SIGTERM) -> None:
+        """Stop SuperNode `index` and its descendants (SuperExec, ClientApps), as a hospital going offline would."""
+        descendants = _descendants(self.nodes[index].pid)
+        _kill_group(self.nodes[index], sig)
+        for child in descendants:
+            _signal(child, sig)
+
+    def stop(self) -> None:
+        """Stop every process this object started and their descendants (SuperNodes first); nothing else."""
+        started = [*reversed(self.nodes), *([self.superlink] if self.superlink else [])]
+        # Flower starts `flower-superexec` in a new session (outside our process groups): collect the
+        # descendants now, while the parent links still exist.
+        descendants = [d for proc in started for d in _descendants(proc.pid)]
+        for proc in started:
+            _kill_group(proc, signal.SIGTERM)
+        for child in descendants:
+            _signal(child, signal.SIGTERM)
+        for proc in started:
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc, signal.SIGKILL)
+                proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        for child in descendants:
+            _wait_gone(child, deadline)
+            _signal(child, signal.SIGKILL)
+
+    def log(self, name: str) -> str:
+        """The captured output of `superlink` or `supernode-<i>` ('' if none)."""
+        path = self.workdir / "logs" / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
+        logs = self.workdir / "logs"
+        logs.mkdir(exist_ok=True)
+        with open(logs / f"{name}.log", "wb") as out:
+            # start_new_session: the process leads its own group, so stop() reaches its children too
+            return subprocess.Popen(cmd, cwd=self.workdir, env=self.env, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True)
+
+    def _wait_listening(self, port: int, proc: subprocess.Popen) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"flower-superlink exited with {proc.returncode}:\n{self.log('superlink')[-2000:]}")
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    return
+            time.sleep(0.2)
+        raise TimeoutError(f"flower-superlink did not listen on 127.0.0.1:{port} within {self.startup_timeout:.0f} s")
+
+
+def _descendants(pid: int) -> list[Any]:
+    """psutil handles of every descendant of `pid` (empty without psutil or once `pid` is gone)."""
+    try:
+        import psutil
+
+        return psutil.Process(pid).children(recursive=True)
+    except Exception:  # psutil missing (core install) or the process already exited
+        return []
+
+
+def _signal(process: Any, sig: int) -> None:
+    """Signal a psutil handle unless its pid now belongs to another process (psutil checks create time)."""
+    try:
+        if process.is_running():
+            process.send_signal(sig)
+    except Exception:  # already gone
+        pass
+
+
+def _wait_gone(process: Any, deadline: float) -> None:
+    try:
+        process.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except Exception:
+        pass
+
+
+def _kill_group(proc: subprocess.Popen, sig: int) -> None:
+    if proc.returncode is not None:
+        return                       # reaped: its pid may belong to someone else now
+    try:
+        os.killpg(proc.pid, sig)     # the group this Popen leads (start_new_session=True): pgid == pid
+    except (ProcessLookupError, PermissionError):
+        pass

@@ -1,0 +1,205 @@
+"""Flower engine: the same algorithms on Flower's simulation and deployment runtimes.
+
+Slow by nature (Ray starts in ~20 s; every deployment message starts a fresh `flwr-clientapp` process
+that imports torch), so every test here is marked `flower`. Data: three sites of the tiny synthetic
+hospitals written as a manifest (with its tokenizer.json), shared by both engines.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import shutil
+import threading
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+import torch
+
+pytest.importorskip("flwr")
+pytestmark = pytest.mark.flower
+
+from fedaid_lite.config import Experiment  # noqa: E402
+from fedaid_lite.flower.deployment import LocalDeployment  # noqa: E402
+from fedaid_lite.flower.settings import APP_DEFAULTS, offline_env, split_run_config, to_run_config  # noqa: E402
+from fedaid_lite.history import History  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "flower_app"
+SITES = 3
+
+
+@pytest.fixture(scope="module")
+def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3-site manifest cut from the tiny synthetic hospitals (images shared, tokenizer.json beside it)."""
+    from fedaid_lite.data import write_dataset
+
+    root = tmp_path_factory.mktemp("flower-data")
+    full = write_dataset(Experiment.tiny().data, root / "all")
+    rows = list(csv.DictReader(full.open(newline="", encoding="utf-8")))
+    sites = list(dict.fromkeys(r["site"] for r in rows))[:SITES]
+    out = root / "three"
+    out.mkdir()
+    with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["site"] in sites)
+    (out / "images").symlink_to(full.parent / "images")
+    shutil.copy(full.parent / "tokenizer.json", out / "tokenizer.json")
+    return out / "manifest.csv"
+
+
+def tiny(manifest: Path, algorithm: str, **extra) -> Experiment:
+    return Experiment.tiny().override({"data.manifest": str(manifest), "fed.algorithm": algorithm, **extra})
+
+
+def final_state(folder: Path) -> dict[str, torch.Tensor]:
+    from fedaid_lite.model import load_model
+
+    return load_model(folder / "model").state_dict()
+
+
+def is_distribution(weights: dict[str, float]) -> bool:
+    values = list(weights.values())
+    return all(v >= -1e-12 for v in values) and math.isclose(sum(values), 1.0, abs_tol=1e-9)
+
+
+# --- configuration (fast) ---------------------------------------------------------------------------
+
+def test_app_config_lists_every_experiment_key_and_no_dependencies():
+    """flower_app/pyproject.toml holds every Experiment key (else `--run-config k=v` is rejected by Flower
+    for the missing ones), round-trips to the documented preset, and declares no dependencies (else
+    `flwr run` would `uv sync` a multi-GB CUDA torch)."""
+    project = tomllib.loads((APP / "pyproject.toml").read_text())
+    config = project["tool"]["flwr"]["app"]["config"]
+    expected = to_run_config(Experiment.tiny().override(APP_DEFAULTS))
+    assert config == expected, "run `python -m fedaid_lite.flower.settings` to regenerate flower_app/pyproject.toml"
+    cfg, settings = split_run_config(config)
+    assert cfg == Experiment.tiny().override(APP_DEFAULTS)
+    assert settings.output_dir == "runs/flower"
+    assert project["project"]["dependencies"] == []
+    components = project["tool"]["flwr"]["app"]["components"]
+    assert components == {"serverapp": "fedaid_lite.flower.server_app:app",
+                          "clientapp": "fedaid_lite.flower.client_app:app"}
+
+
+def test_run_config_rejects_unknown_keys():
+    """A typo in --run-config must fail loudly, not silently train something else."""
+    with pytest.raises(ValueError, match="fed.round"):
+        split_run_config({"fed.round": 3})
+
+
+def test_subprocess_environment_is_offline(tmp_path):
+    """Telemetry, the update check and Ray usage stats are off, and FLWR_HOME is private: nothing phones home."""
+    env = offline_env(tmp_path)
+    assert env["FLWR_TELEMETRY_ENABLED"] == "0" and env["FLWR_DISABLE_UPDATE_CHECK"] == "1"
+    assert env["RAY_USAGE_STATS_ENABLED"] == "0" and env["FLWR_HOME"] == str(tmp_path)
+
+
+# --- simulation engine: equivalence -------------------------------------------------------------------
+
+@pytest.mark.parametrize("algorithm", ["fedavg", "fedaid"])
+def test_simulation_matches_in_process_engine(manifest, tmp_path, algorithm):
+    """Same config and seed on both engines -> the same final model and History numbers.
+
+    Expected bit-identical: clients are addressed by partition id (not Flower's random node ids),
+    sampled with the same seeded `sample_clients`, trained with the same `batch_seed`, aggregated in
+    client-id order in float64, and the arrays travel as exact float32 bytes. The tolerance (1e-6) only
+    allows for a BLAS that reorders sums across processes. If it fails, the Flower path is not the same
+    computation as the in-process one (e.g. the server's tokenizer did not reach the clients).
+    """
+    from fedaid_lite.federated import run_federated
+    from fedaid_lite.flower.simulation import run_flower_simulation
+
+    cfg = tiny(manifest, algorithm)
+    flower = run_flower_simulation(cfg, tmp_path / "flower", progress=False)
+    local = run_federated(cfg, checkpoint_dir=tmp_path / "inprocess")
+    assert len(flower.records) == len(local.records) == cfg.fed.rounds
+    for a, b in zip(flower.records, local.records):
+        assert a["clients"] == b["clients"]
+        for key in ("client_losses", "dro_weights", "train_losses"):
+            assert a[key].keys() == b[key].keys()
+            for site in a[key]:
+                assert a[key][site] == pytest.approx(b[key][site], abs=1e-6), (key, site)
+        assert a["metrics"] == pytest.approx(b["metrics"], abs=1e-6)
+        assert a["failed_clients"] == []
+    sa, sb = final_state(tmp_path / "flower"), final_state(tmp_path / "inprocess")
+    assert max(float((sa[k] - sb[k]).abs().max()) for k in sa) <= 1e-6
+    assert History.load(tmp_path / "flower" / "history.json").records == flower.records
+
+
+# --- deployment engine on localhost -----------------------------------------------------------------
+
+def node_configs(manifest: Path) -> list[dict]:
+    from fedaid_lite.data import load_manifest
+
+    sites = load_manifest(manifest).site_names
+    return [{"data-path": str(manifest), "site": s, "partition-id": i} for i, s in enumerate(sites)]
+
+
+def run_config(manifest: Path, out: Path, **extra) -> dict:
+    return {"data.manifest": str(manifest), "fed.algorithm": "fedaid", "fed.rounds": 2, "output-dir": str(out),
+            "min-nodes": SITES, **extra}
+
+
+def test_deployment_runs_fedaid_on_localhost(manifest, tmp_path):
+    """SuperLink + three SuperNodes as subprocesses run two FedAID rounds via `flwr run`; the History lands in
+    the output folder with valid DRO weights; only loopback sockets are used; every process is gone after."""
+    import psutil
+
+    out = tmp_path / "out"
+    fed = LocalDeployment(tmp_path / "deploy", node_configs(manifest))
+    started: list[int] = []
+    try:
+        fed.start()
+        started = [p.pid for p in [fed.superlink, *fed.nodes]]
+        result = fed.run(APP, run_config(manifest, out), timeout=900)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        for pid in started:   # the environment the processes really got: telemetry and update check off
+            environ = psutil.Process(pid).environ()
+            assert environ["FLWR_TELEMETRY_ENABLED"] == "0" and environ["FLWR_DISABLE_UPDATE_CHECK"] == "1"
+        for pid in started:   # nothing talks to anything but 127.0.0.1
+            for conn in psutil.Process(pid).net_connections(kind="inet"):
+                assert conn.laddr.ip == "127.0.0.1" and (not conn.raddr or conn.raddr.ip == "127.0.0.1"), conn
+        started += [c.pid for pid in started for c in psutil.Process(pid).children(recursive=True)]
+    finally:
+        fed.stop()
+    history = History.load(out / "history.json")
+    assert [r["round"] for r in history.records] == [1, 2]
+    for record in history.records:
+        assert record["failed_clients"] == [] and len(record["clients"]) == SITES
+        assert is_distribution(record["dro_weights"])
+        assert record["metrics"]
+    assert (out / "model" / "config.json").exists()
+    assert not [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+
+def test_deployment_survives_a_supernode_killed_mid_run(manifest, tmp_path):
+    """One SuperNode dies after round 1: round 2 completes with the other two, the History names the failed
+    site, and the DRO weights stay a distribution. A failure here means one dead hospital stalls or crashes
+    the whole federation."""
+    out = tmp_path / "out"
+    with LocalDeployment(tmp_path / "deploy", node_configs(manifest)) as fed:
+        outcome: dict = {}
+        runner = threading.Thread(target=lambda: outcome.update(
+            result=fed.run(APP, run_config(manifest, out, **{"round-timeout": 120.0}), timeout=900)))
+        runner.start()
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and runner.is_alive():
+            if (out / "history.json").exists() and json.loads((out / "history.json").read_text())["records"]:
+                break
+            time.sleep(0.5)
+        fed.kill_node(SITES - 1)
+        runner.join(timeout=900)
+        result = outcome["result"]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    history = History.load(out / "history.json")
+    sites = history.site_names
+    assert [r["round"] for r in history.records] == [1, 2]
+    last = history.records[-1]
+    assert last["failed_clients"] == [sites[-1]] and sites[-1] in last["errors"]
+    assert last["clients"] == sites[:-1] and set(last["client_losses"]) == set(sites[:-1])
+    assert is_distribution(last["dro_weights"])
