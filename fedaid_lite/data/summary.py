@@ -1,0 +1,115 @@
+"""How the hospitals differ: per-site counts, prevalences, scanner and report-style statistics.
+
+Plain dicts and lists (no pandas), shared by `fedaid-lite data show` and the notebooks.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from .types import FINDINGS, MENTION_CODES, Hospitals, PairedData
+
+WORD = re.compile(r"[a-z]+")
+
+
+def _image_stats(images: np.ndarray) -> dict[str, float]:
+    """Mean/std grey level and sharpness (mean |Laplacian|) of (N, H, W) uint8 images."""
+    if len(images) == 0:
+        return {"mean": 0.0, "std": 0.0, "sharpness": 0.0}
+    x = images.astype(np.float32) / 255.0
+    lap = 4 * x[:, 1:-1, 1:-1] - x[:, :-2, 1:-1] - x[:, 2:, 1:-1] - x[:, 1:-1, :-2] - x[:, 1:-1, 2:]
+    return {"mean": round(float(x.mean()), 4), "std": round(float(x.std(axis=(1, 2)).mean()), 4),
+            "sharpness": round(float(np.abs(lap).mean()), 4)}
+
+
+def _report_stats(reports: tuple[str, ...], mentions: np.ndarray | None) -> dict[str, Any]:
+    words = [WORD.findall(r.lower()) for r in reports]
+    vocab = {w for ws in words for w in ws}
+    out: dict[str, Any] = {
+        "mean_words": round(float(np.mean([len(w) for w in words])) if words else 0.0, 2),
+        "vocabulary": len(vocab),
+        "unique_reports": len(set(reports)),
+        "has_findings_section": round(float(np.mean(["findings:" in r.lower() for r in reports])) if reports else 0.0, 3),
+    }
+    if mentions is not None and len(mentions):
+        m = mentions[:, :-1]
+        out["uncertain_rate"] = round(float((m == MENTION_CODES["uncertain"]).mean()), 4)
+        out["negated_rate"] = round(float((m == MENTION_CODES["negated"]).mean()), 4)
+    return out
+
+
+def _site_summary(name: str, parts: list[PairedData]) -> dict[str, Any]:
+    alld = PairedData.concat(parts)
+    views = [m.get("view", "") for m in alld.meta] if alld.meta else []
+    sizes = [m.get("acq", {}).get("size") for m in alld.meta] if alld.meta else []
+    return {
+        "site": name,
+        "counts": {sp: len(p) for sp, p in zip(("train", "val", "test"), parts)} | {"total": len(alld)},
+        "patients": len(set(alld.patient_ids)),
+        "prevalence": {k: round(float(v), 4) for k, v in zip(FINDINGS, alld.labels.mean(0))} if len(alld)
+        else {k: 0.0 for k in FINDINGS},
+        "scanner": {**_image_stats(alld.images),
+                    "ap_share": round(float(np.mean([v == "AP" for v in views])), 3) if views else None,
+                    "native_size": int(np.median([s for s in sizes if s])) if any(sizes) else None},
+        "reports": _report_stats(alld.reports, alld.mentions),
+    }
+
+
+def heterogeneity_summary(h: Hospitals) -> dict[str, Any]:
+    """Per-site counts, prevalences, scanner and report statistics, spreads, and three example reports."""
+    sites = [_site_summary(name, [h.train[s], h.val[s], h.test[s]]) for s, name in enumerate(h.site_names)]
+    prev = np.array([[s["prevalence"][k] for k in FINDINGS] for s in sites])
+    g = h.global_test
+    return {
+        "source": h.info.get("source", "unknown"),
+        "findings": list(FINDINGS),
+        "sites": sites,
+        "prevalence_spread": {k: round(float(prev[:, i].max() - prev[:, i].min()), 4)
+                              for i, k in enumerate(FINDINGS)},
+        "global_test": {"n": len(g), "prevalence": {k: round(float(v), 4) for k, v in
+                                                    zip(FINDINGS, g.labels.mean(0))} if len(g) else {}},
+        "examples": example_reports(h),
+    }
+
+
+def example_reports(h: Hospitals, n: int = 3) -> list[dict[str, Any]]:
+    """The first training report of each of the first `n` sites, with its true findings."""
+    out = []
+    for s in range(h.num_sites):
+        d = h.train[s] if len(h.train[s]) else h.test[s]
+        if len(d) and len(out) < n:
+            out.append({"site": h.site_names[s], "id": d.ids[0], "report": d.reports[0],
+                        "labels": [k for k, v in zip(FINDINGS, d.labels[0]) if v]})
+    return out
+
+
+def format_summary(summary: dict[str, Any], hospitals: Hospitals | None = None, examples: int = 3) -> str:
+    """The summary as plain-text tables plus example reports (what `fedaid-lite data show` prints).
+
+    The summary already carries three example reports; passing `hospitals` picks `examples` afresh.
+    """
+    sites = summary["sites"]
+    short = {k: k.replace("pleural_", "").replace("support_devices", "devices")[:8] for k in summary["findings"]}
+    lines = [f"source: {summary['source']}   sites: {len(sites)}   global test: {summary['global_test']['n']}", ""]
+    lines.append(f"{'site':<20}{'train':>6}{'val':>5}{'test':>5}  " + " ".join(f"{short[k]:>8}" for k in summary["findings"]))
+    for s in sites:
+        c = s["counts"]
+        lines.append(f"{s['site']:<20}{c['train']:>6}{c['val']:>5}{c['test']:>5}  "
+                     + " ".join(f"{s['prevalence'][k]:>8.2f}" for k in summary["findings"]))
+    lines.append(f"{'spread (max-min)':<36}  " + " ".join(f"{summary['prevalence_spread'][k]:>8.2f}"
+                                                      for k in summary["findings"]))
+    lines += ["", f"{'site':<20}{'size':>5}{'AP':>6}{'mean':>6}{'std':>6}{'sharp':>7}  "
+              f"{'words':>6}{'vocab':>6}{'uncert':>7}{'negat':>6}"]
+    for s in sites:
+        sc, r = s["scanner"], s["reports"]
+        ap = "-" if sc["ap_share"] is None else f"{sc['ap_share']:.2f}"
+        size = "-" if sc["native_size"] is None else str(sc["native_size"])
+        lines.append(f"{s['site']:<20}{size:>5}{ap:>6}{sc['mean']:>6.2f}{sc['std']:>6.2f}{sc['sharpness']:>7.3f}  "
+                     f"{r['mean_words']:>6.1f}{r['vocabulary']:>6}{r.get('uncertain_rate', 0):>7.3f}"
+                     f"{r.get('negated_rate', 0):>6.2f}")
+    for ex in (example_reports(hospitals, examples) if hospitals is not None else summary["examples"]):
+        lines += ["", f"--- {ex['site']} / {ex['id']}  (truth: {', '.join(ex['labels'])})", ex["report"]]
+    return "\n".join(lines)
