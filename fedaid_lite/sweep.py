@@ -1,0 +1,113 @@
+"""`fedaid-lite sweep`: run one notebook over a parameter grid with papermill and collect one table.
+
+Each run gets its own folder `OUT/runs/<name>/` holding the executed notebook; the notebook is passed
+`OUT_DIR` (that folder) as a parameter and writes its numbers to `OUT_DIR/metrics.json`. The table
+(`sweep.csv`, `sweep.json`) holds the parameters and those metrics, and nothing volatile (no times or
+paths), so the same sweep run twice gives identical tables. A failing combination is recorded with
+its error and the others still run.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+
+def load_grid(path: str | Path) -> dict[str, list[Any]]:
+    """Read a YAML grid `{PARAMETER: [values...]}`; scalars become one-value lists."""
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"grid file {path} not found")
+    try:
+        grid = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ValueError(f"grid file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(grid, dict) or not grid:
+        raise ValueError(f"grid file {path} must map PARAMETER names to lists of values")
+    out = {}
+    for key, values in grid.items():
+        if not re.fullmatch(r"[A-Z][A-Z0-9_]*", str(key)):
+            raise ValueError(f"grid key {key!r} in {path}: notebook parameters are UPPER_CASE names")
+        out[str(key)] = list(values) if isinstance(values, (list, tuple)) else [values]
+        if not out[str(key)]:
+            raise ValueError(f"grid key {key!r} in {path} has no values")
+    return out
+
+
+def expand(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the grid's values, in a stable order."""
+    keys = list(grid)
+    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+
+
+def run_name(params: Mapping[str, Any]) -> str:
+    """A folder-safe, stable name for one combination."""
+    text = "_".join(f"{k.lower()}-{v}" for k, v in params.items())
+    return re.sub(r"[^A-Za-z0-9.\-_]+", "", text) or "run"
+
+
+def run_sweep(notebook: str | Path, grid_path: str | Path, out_dir: str | Path, kernel: str | None = None,
+              timeout: int = 1800) -> list[dict[str, Any]]:
+    """Execute `notebook` for every grid combination; write and return the table."""
+    import papermill as pm
+
+    notebook = Path(notebook)
+    if not notebook.is_file():
+        raise FileNotFoundError(f"notebook {notebook} not found")
+    grid = load_grid(grid_path)
+    # papermill only warns about a parameter the notebook does not have, so a typo in a grid key would
+    # silently run the same notebook N times; check the keys against its `parameters` cell first.
+    known = pm.inspect_notebook(str(notebook))
+    unknown = [k for k in [*grid, "OUT_DIR"] if k not in known]
+    if unknown:
+        raise ValueError(f"{', '.join(unknown)} not in the parameters cell of {notebook.name}; "
+                         f"it takes: {', '.join(known) or 'nothing (tag a cell `parameters`)'}")
+    combos = expand(grid)
+    out = Path(out_dir)
+    table = []
+    for params in combos:
+        name = run_name(params)
+        run_dir = (out / "runs" / name).resolve()
+        run_dir.mkdir(parents=True, exist_ok=True)
+        row: dict[str, Any] = {"run": name, **params}
+        metrics_file = run_dir / "metrics.json"
+        metrics_file.unlink(missing_ok=True)  # a re-run into the same OUT must not pick up stale numbers
+        try:
+            pm.execute_notebook(str(notebook), str(run_dir / notebook.name),
+                                parameters={**params, "OUT_DIR": str(run_dir)}, kernel_name=kernel,
+                                cwd=str(notebook.parent.resolve()), progress_bar=False,
+                                execution_timeout=timeout, log_output=False)
+            if not metrics_file.is_file():
+                raise RuntimeError(f"the notebook wrote no {metrics_file.name} into OUT_DIR")
+            row.update(json.loads(metrics_file.read_text()))
+            row["status"] = "ok"
+        except Exception as err:  # one failing combination must not lose the others
+            row["status"] = "failed"
+            row["error"] = _first_line(err)
+        table.append(row)
+        _write(out, table)
+    return table
+
+
+def _write(out: Path, table: list[dict[str, Any]]) -> None:
+    keys: list[str] = []
+    for row in table:
+        keys += [k for k in row if k not in keys]
+    with open(out / "sweep.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=keys)
+        writer.writeheader()
+        writer.writerows(table)
+    (out / "sweep.json").write_text(json.dumps(table, indent=1, sort_keys=True))
+
+
+def _first_line(err: Exception) -> str:
+    text = getattr(err, "evalue", None) or str(err) or type(err).__name__
+    ename = getattr(err, "ename", None)
+    first = str(text).strip().splitlines()[0] if str(text).strip() else type(err).__name__
+    return f"{ename}: {first}" if ename else first
