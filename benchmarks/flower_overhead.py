@@ -1,0 +1,108 @@
+"""Flower overhead: the same Experiment on Flower's engines vs the in-process engine, wall time ratio.
+
+    python benchmarks/flower_overhead.py                    # Experiment.tiny(), FedAvg, 2 rounds
+    python benchmarks/flower_overhead.py --preset default   # the class preset (minutes)
+    python benchmarks/flower_overhead.py --smoke            # checks imports only (Flower starts in ~20 s)
+
+Both sides run the same config from the same seed, build their own hospitals from it and evaluate
+the same way (the ServerApp calls the engine's own evaluation), one after the other, wall clock (the
+Flower side is many processes: Ray workers for the simulation; for deployment a SuperLink, one
+SuperNode per site, and a fresh `flwr-clientapp` process per message).
+- deployment on localhost (the path to real sites; target ≤ 2x in-process, DESIGN.md §9), with
+  `fedaid_lite.flower.deployment.LocalDeployment` and `flwr run flower_app`;
+- simulation (Ray), reported: Ray's start-up (~20 s) is a fixed cost the notebooks avoid.
+Skipped cleanly, with the reason, when flwr or `fedaid_lite.flower` is not installed.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+
+from _common import ROOT, parser, result, set_threads, skipped
+
+TARGET = 2.0
+DEPLOY = "Flower deployment (localhost) / in-process"
+SIMULATION = "Flower simulation (Ray) / in-process"
+
+
+def run_deployment(cfg, out_dir: str, sites: int):  # -> History
+    """`cfg` on a SuperLink + one SuperNode per site on 127.0.0.1 (fedaid_lite.flower.deployment)."""
+    from pathlib import Path
+
+    from fedaid_lite.flower.deployment import LocalDeployment
+    from fedaid_lite.flower.settings import to_run_config
+    from fedaid_lite.history import History
+
+    nodes = [{"partition-id": k, "num-partitions": sites} for k in range(sites)]
+    out = Path(out_dir) / "out"
+    run_config = to_run_config(cfg, output_dir=str(out), min_nodes=sites)
+    with LocalDeployment(Path(out_dir) / "deploy", nodes) as fed:
+        proc = fed.run(ROOT / "flower_app", run_config, timeout=480)
+    if proc.returncode != 0 or not (out / "history.json").is_file():
+        raise RuntimeError(f"flwr run failed (exit {proc.returncode}): {(proc.stderr or proc.stdout)[-800:]}")
+    return History.load(out / "history.json")
+
+
+def main() -> None:
+    p = parser(__doc__)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--preset", default="tiny", choices=("tiny", "default"))
+    args = p.parse_args()
+    target = f"<= {TARGET:.0f}"
+    try:
+        import flwr  # noqa: F401
+
+        from fedaid_lite.flower.deployment import LocalDeployment  # noqa: F401
+        from fedaid_lite.flower.simulation import run_flower_simulation
+    except ImportError as err:
+        skipped(DEPLOY, target, f"Flower is not available here ({err})")
+        skipped(SIMULATION, "(reported)", f"Flower is not available here ({err})")
+        return
+    if not (ROOT / "flower_app" / "pyproject.toml").is_file():
+        skipped(DEPLOY, target, "flower_app/pyproject.toml is missing")
+        skipped(SIMULATION, "(reported)", "flower_app/pyproject.toml is missing")
+        return
+    if args.smoke:
+        reason = "--smoke checks imports only (Flower's start-up alone takes ~20 s)"
+        skipped(DEPLOY, target, reason)
+        skipped(SIMULATION, "(reported)", reason)
+        return
+    set_threads(args.threads)
+    from fedaid_lite.config import Experiment
+    from fedaid_lite.federated import run_federated
+
+    cfg = Experiment.preset(args.preset).override({"fed.algorithm": "fedavg", "fed.rounds": args.rounds,
+                                                   "train.threads": args.threads, "train.device": "cpu"})
+    from fedaid_lite.data import load_hospitals
+
+    sites = load_hospitals(cfg.data).num_sites
+    # Each side builds its own hospitals from cfg.data, as Flower's ServerApp and ClientApps do.
+    start = time.perf_counter()
+    local = run_federated(cfg)
+    inprocess_s = time.perf_counter() - start
+    print(f"in-process: {inprocess_s:.1f} s for {len(local.records)} rounds", flush=True)
+    detail = dict(inprocess_s=inprocess_s, preset=args.preset, rounds=args.rounds, algorithm="fedavg",
+                  threads=args.threads)
+
+    engines = ((DEPLOY, target, lambda out: run_deployment(cfg, out, sites)),
+               (SIMULATION, "(reported)", lambda out: run_flower_simulation(cfg, out, progress=False)))
+    for name, goal, run in engines:
+        with tempfile.TemporaryDirectory(prefix="fedaid-bench-flower-") as out:
+            start = time.perf_counter()
+            try:
+                history = run(out)
+                error = "" if len(history.records) == args.rounds else f"ended after {len(history.records)} rounds"
+            except Exception as err:  # noqa: BLE001 - a failed engine is a finding for the table, not a crash
+                error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1][:200] if str(err).strip() else ''}"
+            seconds = time.perf_counter() - start
+        print(f"{name}: {seconds:.1f} s {error}", flush=True)
+        if error:
+            result(name, None, "x", goal, False if goal == target else None, status=f"failed: {error}", **detail)
+            continue
+        ratio = seconds / inprocess_s
+        result(name, ratio, "x", goal, (ratio <= TARGET) if goal == target else None, flower_s=seconds, **detail)
+
+
+if __name__ == "__main__":
+    main()
