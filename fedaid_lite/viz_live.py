@@ -221,7 +221,8 @@ class DashboardController:
             self.status = "training the ideal (centralized) reference…"
             self._emit("status")
             out = Path(self._tmp.name) / f"ideal{self._trains}"
-            ideal_cfg = cfg.override({"fed.algorithm": "centralized", "fed.rounds": self.base.fed.rounds})
+            ideal_cfg = cfg.override({"fed.algorithm": "centralized", "fed.rounds": self.base.fed.rounds,
+                                      "fed.eval_every": self.base.fed.rounds})  # its curves are never shown
             run_federated(ideal_cfg, stop=self._stop, checkpoint_dir=out,
                           hospitals=self._cache["hospitals"], evalset=self._cache["evalset"], device=device)
             if self._stop.is_set():
