@@ -1,21 +1,18 @@
-"""The in-process engine: records, checkpoint/resume, stop, divergence, sampling, overhead."""
+"""The in-process engine: records, checkpoint/resume, stop, divergence, sampling (overhead: benchmarks/)."""
 
 import threading
-import time
 
 import numpy as np
 import pytest
 import torch
 
 import fedaid_lite.train as train_mod
-from fedaid_lite.algorithms import batch_seed
 from fedaid_lite.checkpoint import CheckpointError, load_checkpoint
 from fedaid_lite.config import Experiment
 from fedaid_lite.evaluate import prepare_eval
-from fedaid_lite.federated import (TrainingDiverged, build_federation, run_federated, sample_clients,
-                                   split_holdout)
+from fedaid_lite.federated import TrainingDiverged, run_federated, sample_clients, split_holdout
 from fedaid_lite.history import History
-from fedaid_lite.model import build_model, load_model
+from fedaid_lite.model import load_model
 from tests.fixtures_model import fake_hospitals, fake_prompts
 
 torch.set_num_threads(1)
@@ -113,39 +110,6 @@ def test_all_algorithms_run():
         h = _run(BASE.override({"fed.algorithm": name, "fed.rounds": 2}))
         assert h.last_round == 2 and all(np.isfinite(v) for v in h.records[-1]["client_losses"].values())
         assert h.records[-1]["metrics"]
-
-
-def test_engine_overhead_is_small():
-    """A FedAvg round costs little more than the same local steps called directly; otherwise the engine wastes time."""
-    cfg = BASE.override({"fed.algorithm": "fedavg", "fed.rounds": 3, "train.local_steps": 6,
-                         "fed.eval_every": 1000})
-    fed = build_federation(cfg, HOSPITALS)
-    model = build_model(cfg.model, len(HOSPITALS.tokenizer), 0, image_size=32)
-
-    def direct():
-        t = time.perf_counter()
-        for r in range(1, cfg.fed.rounds + 1):
-            for k in range(3):
-                train_mod.train_local(model, fed.train[k], cfg.train.local_steps, cfg.train, torch.device("cpu"),
-                                      seed=batch_seed(0, r, k, 0))
-        return time.perf_counter() - t
-
-    def engine():
-        t = time.perf_counter()
-        run_federated(cfg, hospitals=HOSPITALS, evalset=EVALSET, reference=None)
-        return time.perf_counter() - t
-
-    import fedaid_lite.federated as fmod
-    direct()
-    d = min(direct() for _ in range(2))
-    real_eval = fmod._evaluate
-    fmod._evaluate = lambda *a, **k: {}
-    try:
-        e = min(engine() for _ in range(2))
-    finally:
-        fmod._evaluate = real_eval
-    # Generous bound for shared CI cores; the benchmark checks the 1.10x budget on the default preset.
-    assert e / d < 1.5, (e, d)
 
 
 def test_stop_mid_round_discards_the_partial_round(monkeypatch):

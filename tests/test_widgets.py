@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 import types
 
 import ipywidgets as w
@@ -66,10 +65,11 @@ def test_stop_ends_within_a_step_and_keeps_rounds(trained):
     assert first.wait(300), c.error or c.status
     d.sliders["label_skew"].value = 0.1
     assert "next Train" in d.note.value
-    pressed = time.perf_counter()
+    rounds_at_press = c.done_rounds
     d.stop_button.click()
-    assert c.wait(60)
-    assert time.perf_counter() - pressed < 20
+    assert c.wait(120), "Stop did not end the run"
+    # The round in progress is dropped at its next step (a round finishing during the click may count).
+    assert c.done_rounds <= rounds_at_press + 1
     assert 1 <= c.done_rounds < 30 and c.status.startswith("stopped")
     assert len(c.runs["FedAvg"].history.records) == c.done_rounds
     assert "rebuilt on the next Train" in d.note.value and not d.train_button.disabled
