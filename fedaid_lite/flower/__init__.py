@@ -11,5 +11,5 @@ variables are read when `flwr` is first imported): a teaching toolkit never phon
 import os
 
 for _name, _value in (("FLWR_TELEMETRY_ENABLED", "0"), ("FLWR_DISABLE_UPDATE_CHECK", "1"),
-                      ("RAY_USAGE_STATS_ENABLED", "0")):
+                      ("RAY_USAGE_STATS_ENABLED", "0"), ("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")):
     os.environ.setdefault(_name, _value)
