@@ -23,7 +23,6 @@ export IPYTHONDIR ?= $(CACHE)/ipython
 export FLWR_HOME ?= $(CACHE)/flwr
 export FLWR_TELEMETRY_ENABLED ?= 0
 export RAY_USAGE_STATS_ENABLED ?= 0
-export PYTHONDONTWRITEBYTECODE ?=
 
 .PHONY: setup demo test lab bench lock clean
 

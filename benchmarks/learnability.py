@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 import time
 
-import numpy as np
 import torch
 from sklearn.metrics import roc_auc_score
 from torch import nn

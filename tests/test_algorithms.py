@@ -1,10 +1,9 @@
 """Algorithms: invariants of the client objectives and server aggregations (no evaluation needed)."""
 
-import numpy as np
 import pytest
 import torch
 
-from fedaid_lite.algorithms import (ClientRuntime, ClientUpdate, Stage, batch_seed, clone_state, make_algorithm,
+from fedaid_lite.algorithms import (ClientRuntime, ClientUpdate, batch_seed, clone_state, make_algorithm,
                                     weighted_average)
 from fedaid_lite.config import Experiment
 from fedaid_lite.dro import in_ball
