@@ -4,11 +4,15 @@
 sliders stay responsive while rounds run) and calls its listeners after every round. `widgets.py`
 binds ipywidgets to it; tests drive it directly.
 
-"Distance to ideal" needs the ideal: on the first Train the controller trains a centralized model
-on the pooled data with the same config for the *preset's* number of rounds (`Experiment.tiny()`
-takes seconds), and reuses it until the data, model, training config or seed change; moving the
-rounds slider does not retrain it, so it stays cheap. Its embeddings of a fixed global-test subset
-also fix the live map's frame.
+"Distance to ideal" and the live map need the ideal: a centralized model trained on the pooled
+data for the *preset's* number of rounds (moving the rounds slider does not retrain it). It
+depends only on the preset and the data sliders, and `viz_prepare.Preparation` makes it in the
+background: when the dashboard is built (`prepare()`), again when a data slider moves, and it is
+kept in memory and in a disk cache (`ideal.py`) by config. Train never waits for it: the first
+round's curves appear as soon as the hospitals exist and one round has run; until the ideal is
+ready the distance panel and the map say "ideal reference: preparing…", and the rounds already
+drawn get their distance filled in (from their saved weights) when it arrives. The ideal holds back
+while a run's first round is computing, then both share the CPU.
 """
 
 from __future__ import annotations
@@ -26,14 +30,17 @@ import plotly.graph_objects as go
 
 from .config import Experiment
 from .history import History
-from .viz_frame import AlignmentFrame, frame_subset
+from .ideal import ReferenceCache, default_cache_dir, reference_key, reference_metrics
+from .viz_frame import AlignmentFrame
 from .viz_maps import alignment_map_xy
-from .viz_plots import live_curves
+from .viz_plots import live_curves, message_figure
+from .viz_prepare import PreparedData, PreparedIdeal, PreparedStore, Preparation, build_data
 
 KNOBS = {"label_skew": "data.label_skew", "image_shift": "data.image_shift", "report_shift": "data.report_shift",
          "bind_lambda": "fed.bind_lambda", "dro_rho": "fed.dro_rho", "rounds": "fed.rounds"}
 DATA_KNOBS = ("label_skew", "image_shift", "report_shift")
 ALGORITHMS = {"FedAvg": "fedavg", "FedProx": "fedprox", "FedAID": "fedaid"}
+PREPARING = "ideal reference: preparing…"
 
 
 @dataclass
@@ -45,10 +52,16 @@ class LiveRun:
     xy: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)   # (N, 2) image, text per round
 
 
-class DashboardController:
-    """Knob values, the training thread and what it produced; listeners hear 'status', 'round' and 'reset'."""
 
-    def __init__(self, cfg: Experiment, *, map_points: int = 120, map_method: str = "umap") -> None:
+class DashboardController:
+    """Knob values, the training thread and what it produced; listeners hear 'status', 'round', 'reference', 'reset'.
+
+    `reference_cache`: True keeps the ideal's embeddings in the user cache folder (`ideal.default_cache_dir`),
+    False keeps them in memory only, a path keeps them there.
+    """
+
+    def __init__(self, cfg: Experiment, *, map_points: int = 120, map_method: str = "umap",
+                 reference_cache: bool | str | Path = True) -> None:
         self.base = cfg
         self.values: dict[str, Any] = {k: _get(cfg, key) for k, key in KNOBS.items()}
         self.algorithms: list[str] = ["FedAvg", "FedAID"]
@@ -56,20 +69,33 @@ class DashboardController:
         self.listeners: list[Callable[[str], None]] = []
         self.runs: dict[str, LiveRun] = {}
         self.status, self.error, self.note = "ready: press Train", "", ""
+        self.reference_status = ""                       # what the background preparation is doing
         self.done_rounds, self.total_rounds = 0, 0
         self.first_update_seconds: float | None = None   # Train → first round on screen (benchmarks)
+        self.auto_prepare = False                        # True: data slider moves and Reset start a preparation
         self.site_names: list[str] = []
-        self.frame: AlignmentFrame | None = None
+        self.frame: AlignmentFrame | None = None         # the map frame of the runs on screen
         self.map_subset: Any = None                      # PairedData of the frame's cases
         self.reference_xy: tuple[np.ndarray, np.ndarray] | None = None
+        cache = default_cache_dir() if reference_cache is True else (reference_cache or None)
+        self._disk = ReferenceCache(cache)
+        self._store = PreparedStore()
+        self._prep: Preparation | None = None            # the newest preparation job
+        self._lock = threading.RLock()                   # runs, the ideal of the runs, the spare model
+        self._run_key: str | None = None                 # ideal key of the runs on screen
+        self._run_job: Preparation | None = None         # ... the job making it (None once it is there)
+        self._run_ideal: PreparedIdeal | None = None
+        self._run_data: PreparedData | None = None
+        self._run_cfg: Experiment | None = None
+        self._pending: list[tuple[str, dict[str, Any], dict]] = []   # rounds waiting for the ideal: weights kept
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tmp = tempfile.TemporaryDirectory(prefix="fedaid-dashboard-")
-        self._cache: dict[str, Any] = {}                 # hospitals/evalset/reference, keyed by config
         self._train_started = 0.0
         self._trains = 0
         self._busy = False
         self._device: Any = None
+        self.traceback = ""
         self.rounds_per_run = 0
 
     @property
@@ -82,9 +108,18 @@ class DashboardController:
         """True after Stop until the run has ended."""
         return self._busy and self._stop.is_set()
 
+    @property
+    def reference_ready(self) -> bool:
+        """True when the ideal of the runs on screen is there (their distance panel and map are complete)."""
+        return self._run_ideal is not None
+
     def config(self) -> Experiment:
         """The base config with the current knob values (raises ValueError naming a bad value)."""
         return self.base.override({KNOBS[k]: v for k, v in self.values.items()})
+
+    def ideal_config(self) -> Experiment:
+        """What the ideal for the current knobs is trained with: the preset plus the data sliders only."""
+        return self.base.override({KNOBS[k]: self.values[k] for k in DATA_KNOBS})
 
     def set(self, name: str, value: Any) -> None:
         """Change a knob; while training, the change applies on the next Train and the note says so."""
@@ -92,6 +127,8 @@ class DashboardController:
             raise ValueError(f"unknown dashboard knob {name!r}; knobs are {', '.join(KNOBS)}")
         self.base.override({KNOBS[name]: value})        # validate now, with the config's own message
         self.values[name] = value
+        if name in DATA_KNOBS and self.auto_prepare:
+            self.prepare()
         self._update_note()
         self._emit("status")
 
@@ -105,174 +142,279 @@ class DashboardController:
         self._update_note()
         self._emit("status")
 
+    def prepare(self) -> Preparation | None:
+        """Start preparing the hospitals and the ideal for the current knobs in the background; never blocks.
+
+        Returns the job (None when everything is already prepared). A job for other settings is
+        cancelled, unless the runs on screen still wait for it (then the new one queues behind it).
+        """
+        return self._request(self.ideal_config())
+
+    def prepared(self, timeout: float | None = None) -> bool:
+        """Block until the newest preparation has ended; True if it ended within `timeout` seconds."""
+        job = self._prep
+        return job is None or job.done.wait(timeout)
+
     def train(self) -> bool:
         """Start training in a background thread; False (and nothing happens) if a run is in progress."""
         if self._busy or (self._thread is not None and self._thread.is_alive()):
             return False
+        cfg, ideal_cfg = self.config(), self.ideal_config()
         self._busy = True
         self._stop.clear()
-        self.error, self.runs, self.done_rounds = "", {}, 0
+        self.error, self.traceback, self.done_rounds = "", "", 0
         self.first_update_seconds = None
         self._train_started = time.perf_counter()
         self._trains += 1
-        self._thread = threading.Thread(target=self._work, args=(self.config(), list(self.algorithms)),
+        key = reference_key(ideal_cfg)
+        with self._lock:
+            self.runs, self._pending, self._run_cfg = {}, [], cfg
+            self._run_key, self._run_job = key, None
+            self._attach(self._store.ideal(key))
+            if self._run_ideal is None:
+                self._run_job = self._request(ideal_cfg)
+                self._attach(self._store.ideal(key))      # it may have become ready meanwhile
+        job = self._run_job
+        if job is not None:
+            job.gate.pause()                             # the first round gets the CPU first
+        self._thread = threading.Thread(target=self._work, args=(cfg, list(self.algorithms), job),
                                         name="fedaid-dashboard-train", daemon=True)
         self._thread.start()
         return True
 
     def stop(self) -> None:
-        """Ask the run to end at the next local step; rounds already completed are kept."""
+        """Ask the run to end at the next local step; rounds already completed are kept (the ideal goes on)."""
         if self.running:
             self._stop.set()
             self.status = "stopping at the next step…"
             self._emit("status")
 
     def reset(self) -> None:
-        """Stop, forget every run and the cached ideal, and go back to the starting knob values."""
+        """Stop, cancel the preparation, forget every run and go back to the starting knob values."""
         self.stop()
-        self.wait(60)
+        self._cancel_all()
+        if self._thread is not None:
+            self._thread.join(60)
         self.values = {k: _get(self.base, key) for k, key in KNOBS.items()}
-        self.runs, self.error, self.note, self.done_rounds, self.total_rounds = {}, "", "", 0, 0
-        self._cache.clear()
-        self.frame = self.map_subset = self.reference_xy = None
-        self.status = "ready: press Train"
+        with self._lock:
+            self.runs, self._pending, self._run_key, self._run_job, self._run_cfg = {}, [], None, None, None
+            self._run_ideal = self._run_data = None
+            self.frame = self.map_subset = self.reference_xy = None
+        self.error, self.note, self.done_rounds, self.total_rounds = "", "", 0, 0
+        self.status, self.reference_status = "ready: press Train", ""
         self._emit("reset")
+        if self.auto_prepare:
+            self.prepare()
+
+    def close(self) -> None:
+        """Stop the run and cancel the preparation (the dashboard is going away)."""
+        self.stop()
+        self._cancel_all()
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the training thread ends; True if it ended within `timeout` seconds."""
+        """Block until the run has ended and the ideal of its runs is in (or failed); True if within `timeout`."""
+        deadline = None if timeout is None else time.perf_counter() + timeout
         if self._thread is not None:
             self._thread.join(timeout)
-        return not (self._thread is not None and self._thread.is_alive())
+            if self._thread.is_alive():
+                return False
+        job = self._run_job
+        if job is not None:
+            return job.done.wait(None if deadline is None else max(0.0, deadline - time.perf_counter()))
+        return True
 
     def _emit(self, event: str) -> None:
         for listener in list(self.listeners):
             listener(event)
 
+    def _request(self, ideal_cfg: Experiment) -> Preparation | None:
+        key = reference_key(ideal_cfg)
+        with self._lock:
+            old = self._prep
+            if self._store.ideal(key) is not None and self._store.data(ideal_cfg) is not None:
+                return None
+            if old is not None and old.key == key and old.ideal is not None:   # made, but maybe evicted since
+                self._store.add_ideal(old.ideal)
+                self._store.add_data(old.data)
+                return None
+            if old is not None and old.key == key and not old.cancelled and not old.done.is_set():
+                return old
+            if old is not None and not old.done.is_set() and old is not self._run_job:
+                old.cancel()                             # superseded, and no run on screen waits for it
+            self._prep = Preparation(ideal_cfg, self._store, self._disk, map_points=self.map_points,
+                                     map_method=self.map_method, workdir=Path(self._tmp.name), after=old,
+                                     on_change=self._on_prepared)
+            return self._prep.start()
+
+    def _cancel_all(self) -> None:
+        with self._lock:
+            if self._prep is not None:
+                self._prep.cancel()
+            self._run_job = None
+
+    def _on_prepared(self, job: Preparation) -> None:
+        """Called by a preparation job on each step and when it ends: report, and attach a finished ideal."""
+        if job is self._prep or job is self._run_job:
+            self.reference_status = job.describe()
+        attached = False
+        with self._lock:
+            if job.ideal is not None and job.key == self._run_key and self._run_ideal is None:
+                self._attach(job.ideal)
+                attached = True
+        self._update_note()
+        self._emit("reference" if attached else "status")
+
+    def _attach(self, ideal: PreparedIdeal | None) -> None:
+        """Make `ideal` the reference of the runs on screen and fill in the rounds that waited for it (locked)."""
+        if ideal is None:
+            return
+        self._run_ideal = ideal
+        self.frame = ideal.frame
+        self.reference_xy = (ideal.frame.image_xy, ideal.frame.text_xy)
+        for label, record, state in self._pending:
+            self._fill(label, record, state)
+        self._pending = []
+
+    def _fill(self, label: str, record: dict[str, Any], state: dict) -> None:
+        """Add a round's distance to the ideal (if it was evaluated without one) and its map position (locked)."""
+        from .evaluate import reference_embeddings
+        from .train import embed
+
+        data, ideal = self._run_data, self._run_ideal
+        if data is None or ideal is None:
+            return
+        model = data.probe_model                         # a spare DualEncoder: load the round's global weights
+        model.load_state_dict(state)
+        if record["metrics"] and "dist_to_ref" not in record["metrics"]:
+            emb = reference_embeddings(model, data.evalset, self._device)
+            record["metrics"].update(reference_metrics(emb, data.evalset, ideal.reference))
+        self.runs[label].xy.append(ideal.frame.transform(*embed(model, data.map_tensors, self._device)))
+
     def _update_note(self) -> None:
         if self.running:
             self.note = "changes apply on the next Train (this run keeps its settings)"
-        elif self._cache.get("data_cfg") is not None and self.config().data != self._cache["data_cfg"]:
+        elif self._run_cfg is not None and self.config().data != self._run_cfg.data:
             self.note = "data sliders changed: the hospitals are rebuilt on the next Train"
+        elif self._run_cfg is not None and self.config() != self._run_cfg:
+            self.note = "settings changed: they apply on the next Train"
         else:
             self.note = ""
 
-    def _work(self, cfg: Experiment, algorithms: list[str]) -> None:
-        """The thread body: data, the ideal reference, then each algorithm; errors end up in `self.error`."""
+    def _work(self, cfg: Experiment, algorithms: list[str], job: Preparation | None) -> None:
+        """The thread body: data, then each algorithm; errors end up in `self.error`."""
         from .federated import run_federated
         from .train import configure_threads, resolve_device
 
         try:
             configure_threads(cfg.train.threads)
-            device = self._device = resolve_device(cfg.train.device)
+            self._device = resolve_device(cfg.train.device)
             self.rounds_per_run = cfg.fed.rounds
-            self._prepare(cfg, device, run_federated)
+            data = self._data_for(cfg, job)
+            with self._lock:
+                self._run_data, self.map_subset = data, data.map_subset
+                self.site_names = list(data.hospitals.site_names)
             self.total_rounds = cfg.fed.rounds * len(algorithms)
             for label in algorithms:
                 if self._stop.is_set():
                     break
                 run_cfg = cfg.override({"fed.algorithm": ALGORITHMS[label]})
-                self.runs[label] = LiveRun(label)
+                with self._lock:
+                    self.runs[label] = LiveRun(label)
+                    reference = self._run_ideal.reference if self._run_ideal is not None else None
                 self.status = f"training {label}"
                 self._emit("status")
                 out = Path(self._tmp.name) / f"train{self._trains}" / label
-                history = run_federated(run_cfg, on_round=lambda rec, lb=label, d=out: self._on_round(lb, rec, d),
-                                        stop=self._stop, checkpoint_dir=out, hospitals=self._cache["hospitals"],
-                                        reference=self._cache["reference"], evalset=self._cache["evalset"],
-                                        device=device)
-                self.runs[label].history = history
+                history = run_federated(run_cfg, on_round=lambda rec, lb=label, d=out: self._on_round(lb, rec, d, job),
+                                        stop=self._stop, checkpoint_dir=out, hospitals=data.hospitals,
+                                        reference=reference, evalset=data.evalset, device=self._device)
+                self.runs[label].history = history       # its records are the dicts `_on_round` got
             self.status = ("stopped: kept rounds done so far" if self._stop.is_set()
                            else f"done: {self.done_rounds} rounds")
         except _Stopped:
-            self.status = "stopped while training the ideal reference"
+            self.status = "stopped while building the hospitals"
         except Exception as err:  # noqa: BLE001 - shown in the dashboard instead of dying in a thread
             self.error = f"{type(err).__name__}: {err}"
             self.status = "error (see below)"
-            self._cache["traceback"] = traceback.format_exc()
+            self.traceback = traceback.format_exc()
         finally:
+            if job is not None:
+                job.gate.resume()
             self._busy = False
-            self._update_note_after_run(cfg)
+            self._update_note()
             self._emit("status")
 
-    def _update_note_after_run(self, cfg: Experiment) -> None:
-        self.note = ("data sliders changed: the hospitals are rebuilt on the next Train"
-                     if self.config().data != cfg.data else
-                     ("settings changed: they apply on the next Train" if self.config() != cfg else ""))
-
-    def _prepare(self, cfg: Experiment, device: Any, run_federated: Callable) -> None:
-        """Hospitals and eval set (when the data knobs changed), the ideal reference and the map frame."""
-        from .data import load_hospitals
-        from .data.tensors import to_tensors
-        from .evaluate import prepare_eval, reference_embeddings
-        from .model import build_model, load_model
-
-        if self._cache.get("data_cfg") != cfg.data or self._cache.get("model_cfg") != cfg.model:
+    def _data_for(self, cfg: Experiment, job: Preparation | None) -> PreparedData:
+        """The hospitals for `cfg`: prepared already, being prepared (wait for them), or built here."""
+        data = self._store.data(cfg)
+        if data is None and job is not None:
             self.status = "building the hospitals…"
             self._emit("status")
-            hospitals = load_hospitals(cfg.data)
-            self._cache = {"data_cfg": cfg.data, "model_cfg": cfg.model, "hospitals": hospitals,
-                           "evalset": prepare_eval(hospitals, cfg.model)}
-            test = hospitals.global_test
-            self._cache["map_idx"] = frame_subset(test.sites, self.map_points, seed=0)
-            self.map_subset = test.subset(self._cache["map_idx"])
-            self._cache["map_tensors"] = to_tensors(self.map_subset, hospitals.tokenizer, cfg.model.max_text_len)
-            self.site_names = list(hospitals.site_names)
-        ideal_key = (cfg.train, cfg.seed, cfg.fed.dro_holdout)   # not the rounds slider: see the module doc
-        if self._cache.get("ideal_key") != ideal_key:
-            self.status = "training the ideal (centralized) reference…"
+            while not job.data_ready.wait(0.1):
+                if self._stop.is_set():
+                    raise _Stopped()
+            if job.data is None and job.exception is not None:
+                raise job.exception
+            data = job.data
+        if data is None:
+            self.status = "building the hospitals…"
             self._emit("status")
-            out = Path(self._tmp.name) / f"ideal{self._trains}"
-            ideal_cfg = cfg.override({"fed.algorithm": "centralized", "fed.rounds": self.base.fed.rounds,
-                                      "fed.eval_every": self.base.fed.rounds})  # its curves are never shown
-            run_federated(ideal_cfg, stop=self._stop, checkpoint_dir=out,
-                          hospitals=self._cache["hospitals"], evalset=self._cache["evalset"], device=device)
-            if self._stop.is_set():
-                raise _Stopped()
-            ideal = load_model(out / "model")
-            reference = reference_embeddings(ideal, self._cache["evalset"], device)
-            idx = self._cache["map_idx"]
-            image_emb, text_emb = reference["global"]["image"][idx], reference["global"]["text"][idx]
-            self.status = "fitting the map frame on the ideal model…"
-            self._emit("status")
-            self.frame = AlignmentFrame.fit(image_emb, text_emb, seed=0, method=self.map_method)
-            self.reference_xy = (self.frame.image_xy, self.frame.text_xy)
-            self._cache.update(ideal_key=ideal_key, reference=reference,
-                               probe_model=build_model(cfg.model, ideal.vocab_size, 0, image_size=ideal.image_size))
+            data = self._store.add_data(build_data(cfg, self.map_points))
+        return data
 
-    def _on_round(self, label: str, record: dict[str, Any], checkpoint_dir: Path) -> None:
-        """After each round: embed the map subset with the new global model and tell the listeners."""
+    def _on_round(self, label: str, record: dict[str, Any], checkpoint_dir: Path, job: Preparation | None) -> None:
+        """After each round: place the new global model on the map (or keep it for the ideal), tell the listeners."""
         from .checkpoint import load_checkpoint
-        from .train import embed
 
-        run = self.runs[label]
-        run.history.records.append(record)
         ckpt = load_checkpoint(checkpoint_dir)
-        if ckpt is not None and self.frame is not None:
-            model = self._cache["probe_model"]   # a spare DualEncoder: load the round's global weights
-            model.load_state_dict(ckpt.global_state)
-            run.xy.append(self.frame.transform(*embed(model, self._cache["map_tensors"], self._device)))
-        self.done_rounds += 1
+        with self._lock:
+            self.runs[label].history.records.append(record)
+            if ckpt is not None:
+                if self._run_ideal is not None:
+                    self._fill(label, record, ckpt.global_state)
+                else:
+                    self._pending.append((label, record, ckpt.global_state))
+            self.done_rounds += 1
         self.status = f"{label}: round {record['round']}/{self.rounds_per_run}"
-        if self.first_update_seconds is None:
+        first = self.first_update_seconds is None
+        if first:
             self.first_update_seconds = time.perf_counter() - self._train_started
         self._emit("round")
+        if first and job is not None:
+            job.gate.resume()                            # the first round is on screen: the ideal may go on
 
     def curves(self) -> go.Figure:
         """The live curves: loss, retrieval, matched cosine, distance to ideal, and client weights."""
-        return live_curves({k: r.history for k, r in self.runs.items()}, self.site_names)
+        with self._lock:
+            histories = {k: r.history for k, r in self.runs.items()}
+            notes = {"dist_to_ref": self._reference_note()} if self.runs and self._run_ideal is None else {}
+            return live_curves(histories, self.site_names, notes=notes)
 
     def map(self) -> go.Figure | None:
-        """The live alignment map (ideal plus each run's latest round), or None before the frame exists."""
-        if self.frame is None or self.map_subset is None:
-            return None
-        s, ideal = self.map_subset, (self.frame.image_xy, self.frame.text_xy)
-        coords = {"ideal (centralized)": [ideal]}
-        coords.update({label: [run.xy[-1] if run.xy else ideal] for label, run in self.runs.items()})
-        return alignment_map_xy(coords, self.frame.bounds(), s.reports, s.labels, s.sites, s.site_names,
+        """The live map (the ideal and each run's latest round), a note while the ideal is prepared, None before a run."""
+        with self._lock:
+            if self.map_subset is None or not self.runs:
+                return None
+            if self.frame is None:
+                return message_figure(self._reference_note() + "  (the map is drawn in the ideal model's frame)",
+                                      height=380)
+            s, ideal = self.map_subset, (self.frame.image_xy, self.frame.text_xy)
+            coords = {"ideal (centralized)": [ideal]}
+            coords.update({label: [run.xy[-1] if run.xy else ideal] for label, run in self.runs.items()})
+            bounds = self.frame.bounds()
+        return alignment_map_xy(coords, bounds, s.reports, s.labels, s.sites, s.site_names,
                                 title="Live map: images (●), reports (◆), latest round", height=380)
+
+    def _reference_note(self) -> str:
+        job = self._run_job
+        if job is None or job.cancelled:
+            return "ideal reference: not computed (press Train again)"
+        if job.exception is not None:
+            return "ideal reference: failed (see the status line)"
+        return PREPARING
 
 
 class _Stopped(Exception):
-    """Stop pressed while the ideal reference was training."""
+    """Stop pressed while the run waited for the hospitals."""
 
 
 def _get(cfg: Experiment, dotted: str) -> Any:

@@ -175,8 +175,12 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
     return fig
 
 
-def live_curves(histories: dict[str, History], site_names: list[str]) -> go.Figure:
-    """2 × 3 grid: four metric curves (one line per run) and client weights (FedAID's run if there is one)."""
+def live_curves(histories: dict[str, History], site_names: list[str],
+                notes: Mapping[str, str] | None = None) -> go.Figure:
+    """2 × 3 grid: four metric curves (one line per run) and client weights (FedAID's run if there is one).
+
+    `notes` maps a metric to a line written across its panel (e.g. why it is still empty).
+    """
     titles = [t for _, t in LIVE_METRICS] + ["client weights (DRO)"]
     fig = make_subplots(rows=2, cols=3, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.18)
     palette = qualitative.Plotly
@@ -197,9 +201,21 @@ def live_curves(histories: dict[str, History], site_names: list[str]) -> go.Figu
         fig.add_trace(go.Scatter(x=rounds, y=w, mode="lines", stackgroup="w", name=site, showlegend=True,
                                  legendgroup="sites", line=dict(width=0.5, color=qualitative.Set2[k % 8])),
                       row=2, col=2)
+    for j, (metric, _) in enumerate(LIVE_METRICS):
+        if notes and notes.get(metric):
+            fig.add_annotation(text=notes[metric], x=0.5, y=0.5, xref="x domain", yref="y domain", showarrow=False,
+                               font=dict(color="#777"), row=j // 3 + 1, col=j % 3 + 1)
     fig.update_layout(height=520, template="plotly_white", margin=dict(t=40, l=40, r=10, b=30),
                       legend=dict(orientation="v", x=1.0, xanchor="left"))
     last = max((int(r["round"]) for h in histories.values() for r in h.records), default=1)
     fig.update_xaxes(tick0=1, dtick=round_dtick(last))
     fig.update_xaxes(title_text="round", row=2)
+    return fig
+
+
+def message_figure(text: str, height: int = 380) -> go.Figure:
+    """An empty figure that says `text` (where a plot will appear once its inputs exist)."""
+    fig = go.Figure()
+    fig.add_annotation(text=text, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(color="#777"))
+    fig.update_layout(height=height, template="plotly_white", xaxis=dict(visible=False), yaxis=dict(visible=False))
     return fig

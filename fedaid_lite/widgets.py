@@ -4,8 +4,10 @@
     dashboard(Experiment.tiny())          # the last expression of a cell displays it
 
 The logic (knobs, the training thread, the figures) lives in `viz_live.DashboardController`; this
-file only binds widgets to it. Training runs in a background thread because the kernel does not
-process slider or button messages while a cell executes (ipywidgets #3468). Plots are plotly
+file only binds widgets to it. Building the dashboard starts preparing the hospitals and the ideal
+reference in the background (`prepare=False` waits for the first Train instead). Training runs in
+a background thread because the kernel does not process slider or button messages while a cell
+executes (ipywidgets #3468). Plots are plotly
 `FigureWidget`s updated in place; in Colab, where `FigureWidget` is unreliable, each refresh redraws
 a plain figure into an `Output` instead.
 """
@@ -16,6 +18,7 @@ import html
 import math
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -59,6 +62,9 @@ class FigureSlot:
             with fw.batch_update():
                 for old, new in zip(fw.data, fig.data):
                     old.x, old.y = new.x, new.y
+                for old, new in zip(fw.layout.annotations, fig.layout.annotations):
+                    if old.text != new.text:             # panel titles that name a run, notes
+                        old.text = new.text
             return
         fw.data = ()
         fw.layout = fig.layout
@@ -76,11 +82,12 @@ class Dashboard(w.VBox):
     """The dashboard widget; `.controller` holds the logic, the widget attributes are its controls."""
 
     def __init__(self, cfg: Experiment, *, renderer: str = "auto", map_points: int = 120,
-                 map_method: str = "umap") -> None:
-        self.controller = c = DashboardController(cfg, map_points=map_points, map_method=map_method)
+                 map_method: str = "umap", prepare: bool = True, reference_cache: bool | str | Path = True) -> None:
         renderer = ("output" if in_colab() else "widget") if renderer == "auto" else renderer
         if renderer not in ("widget", "output"):
             raise ValueError(f"renderer={renderer!r}: choose 'auto', 'widget' or 'output'")
+        self.controller = c = DashboardController(cfg, map_points=map_points, map_method=map_method,
+                                                  reference_cache=reference_cache)
         v = c.values
         skew = v["label_skew"]
         self.sliders: dict[str, w.Widget] = {
@@ -112,6 +119,7 @@ class Dashboard(w.VBox):
         self.reset_button.on_click(lambda _: self.on_reset())
         self.progress = w.IntProgress(value=0, min=0, max=1, description="rounds", layout=w.Layout(width="340px"))
         self.status = w.HTML().add_class("fedaid-status")
+        self.reference = w.HTML().add_class("fedaid-reference")
         self.note = w.HTML().add_class("fedaid-note")
         self.error = w.HTML().add_class("fedaid-error")
         self.curves = FigureSlot(renderer)
@@ -122,13 +130,21 @@ class Dashboard(w.VBox):
                            w.HTML("<b>Training</b>"), self.algorithm_a, self.algorithm_b,
                            *[self.sliders[k] for k in ("bind_lambda", "dro_rho", "rounds")],
                            w.HBox([self.train_button, self.stop_button, self.reset_button]),
-                           self.progress, self.status, self.note, self.error],
+                           self.progress, self.status, self.reference, self.note, self.error],
                           layout=w.Layout(width="360px"))
         super().__init__([w.HBox([controls, self.curves.widget]), self.map.widget])
         self.add_class("fedaid-dashboard")
         c.listeners.append(self._on_event)
         self.curves.show(c.curves())
         self._refresh_labels()
+        c.auto_prepare = prepare
+        if prepare:
+            c.prepare()
+
+    def close(self) -> None:
+        """Cancel the background work, then close the widget."""
+        self.controller.close()
+        super().close()
 
     def on_train(self) -> None:
         """Train button: start a run in the background (ignored while one is running)."""
@@ -164,7 +180,7 @@ class Dashboard(w.VBox):
     def _on_event(self, event: str) -> None:
         """Listener for the controller (called from the training thread): redraw what changed."""
         with self._lock:
-            if event in ("round", "reset"):
+            if event in ("round", "reference", "reset"):
                 self.curves.show(self.controller.curves())
                 live_map = self.controller.map()
                 if live_map is not None:
@@ -180,6 +196,8 @@ class Dashboard(w.VBox):
         self.progress.max = max(1, c.total_rounds or c.values["rounds"] * len(c.algorithms))
         self.progress.value = min(c.done_rounds, self.progress.max)
         self.status.value = f"<span class='fedaid-round'>{html.escape(c.status)}</span>"
+        self.reference.value = (f"<small style='color:#666'>{html.escape(c.reference_status)}</small>"
+                                if c.reference_status else "")
         self.note.value = f"<i style='color:#a15c00'>{html.escape(c.note)}</i>" if c.note else ""
         self.error.value = _box(c.error) if c.error else ""
 
@@ -189,10 +207,17 @@ def _box(message: str) -> str:
             f"{html.escape(message)}</div>")
 
 
-def dashboard(cfg: Experiment, *, renderer: str = "auto", map_points: int = 120, map_method: str = "umap") -> Dashboard:
-    """The live FedAvg / FedProx / FedAID dashboard for `cfg` (an ipywidgets container; display it)."""
+def dashboard(cfg: Experiment, *, renderer: str = "auto", map_points: int = 120, map_method: str = "umap",
+              prepare: bool = True, reference_cache: bool | str | Path = True) -> Dashboard:
+    """The live FedAvg / FedProx / FedAID dashboard for `cfg` (an ipywidgets container; display it).
+
+    `prepare`: start building the hospitals and the ideal reference now, in the background.
+    `reference_cache`: where the ideal's embeddings are kept between sessions (True: the user cache
+    folder, False: nowhere, or a folder).
+    """
     if in_colab():
         from google.colab import output  # type: ignore[import-not-found]
 
         output.enable_custom_widget_manager()
-    return Dashboard(cfg, renderer=renderer, map_points=map_points, map_method=map_method)
+    return Dashboard(cfg, renderer=renderer, map_points=map_points, map_method=map_method, prepare=prepare,
+                     reference_cache=reference_cache)

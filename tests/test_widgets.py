@@ -7,28 +7,38 @@ import threading
 import types
 
 import ipywidgets as w
+import numpy as np
 import plotly.graph_objects as go
 import pytest
 
 from fedaid_lite.config import Experiment
+from fedaid_lite.ideal import reference_key
+from fedaid_lite.viz_live import PREPARING, DashboardController
 from fedaid_lite.widgets import Dashboard, dashboard
 
-pytestmark = pytest.mark.slow  # one tiny training run (two algorithms) plus a stopped one: ~30-60 s
+pytestmark = pytest.mark.slow  # tiny training runs (two algorithms), a stopped one, a few tiny ideals: ~1-2 min
 
 
 @pytest.fixture(scope="module")
-def trained() -> Dashboard:
-    d = dashboard(Experiment.tiny(), map_points=60)
+def trained(tmp_path_factory) -> Dashboard:
+    d = dashboard(Experiment.tiny(), map_points=60, reference_cache=tmp_path_factory.mktemp("ideal"))
     d.algorithm_a.value, d.algorithm_b.value = "FedAvg", "FedAID"
     d.sliders["rounds"].value = 2
     d.train_button.click()
     assert d.controller.wait(600), "training thread did not finish"
-    return d
+    yield d
+    d.close()
+
+
+def _controller(cache, **overrides) -> DashboardController:
+    """A controller for a 1-round tiny ideal with the given disk cache (fast tests)."""
+    return DashboardController(Experiment.tiny().override({"fed.rounds": 1, **overrides}), map_points=30,
+                               map_method="pca", reference_cache=cache)
 
 
 def test_dashboard_has_every_control():
     # If this fails, a slider, button or plot the course relies on is missing from the dashboard.
-    d = dashboard(Experiment.tiny(), renderer="widget")
+    d = dashboard(Experiment.tiny(), renderer="widget", prepare=False)
     assert isinstance(d, w.VBox) and set(d.sliders) == {"label_skew", "image_shift", "report_shift",
                                                         "bind_lambda", "dro_rho", "rounds"}
     assert d.sliders["rounds"].value == Experiment.tiny().fed.rounds
@@ -47,8 +57,9 @@ def test_train_fills_the_live_plots(trained):
     assert trained.progress.value == trained.progress.max == 4
     loss = [t for t in trained.curves.widget.data if t.name == "FedAID"][0]
     assert list(loss.x) == [1, 2]
-    fedaid = c.runs["FedAID"].history.records[-1]
-    assert "dist_to_ref" in fedaid["metrics"] and len(c.runs["FedAID"].xy) == 2
+    for run in c.runs.values():   # every round has its distance to the ideal (however late the ideal came)
+        assert all("dist_to_ref" in r["metrics"] for r in run.history.records) and len(run.xy) == 2
+    assert c.reference_ready and "ready" in trained.reference.value
     live_map = trained.map.figure
     assert [a.text for a in live_map.layout.annotations] == ["ideal (centralized)", "FedAvg", "FedAID"]
     assert c.first_update_seconds is not None and not trained.train_button.disabled
@@ -83,13 +94,15 @@ def test_errors_in_the_thread_are_shown(monkeypatch):
         raise RuntimeError("boom: the manifest is unreadable")
 
     monkeypatch.setattr(fedaid_lite.data, "load_hospitals", boom)
-    d = dashboard(Experiment.tiny())
+    d = dashboard(Experiment.tiny(), reference_cache=False)     # the background preparation fails first
+    assert d.controller.prepared(60) and "boom" in d.controller.reference_status
     d.train_button.click()
     assert d.controller.wait(60)
     assert "boom: the manifest is unreadable" in d.error.value and "error" in d.status.value
     assert not d.train_button.disabled
     d.reset_button.click()
     assert d.error.value == "" and d.controller.runs == {}
+    d.close()
 
 
 def test_colab_falls_back_to_plain_figures(monkeypatch):
@@ -99,6 +112,73 @@ def test_colab_falls_back_to_plain_figures(monkeypatch):
     colab.output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append(1))
     monkeypatch.setitem(sys.modules, "google", types.ModuleType("google"))
     monkeypatch.setitem(sys.modules, "google.colab", colab)
-    d = dashboard(Experiment.tiny())
+    d = dashboard(Experiment.tiny(), prepare=False)
     assert calls == [1] and isinstance(d.curves.widget, w.Output)
     assert isinstance(d.curves.figure, go.Figure)
+
+
+def test_ideal_is_reused_when_the_config_is_unchanged_and_rebuilt_when_it_changes(tmp_path):
+    # If this fails, the ideal is retrained needlessly (slow first plot) or reused for other data (wrong distances).
+    c = _controller(tmp_path)
+    job = c.prepare()
+    assert job is not None and c.prepared(300) and job.ideal is not None, c.reference_status
+    assert job.ideal.source == "trained" and (tmp_path / f"{job.key}.npz").exists()
+    assert c.prepare() is None                                   # the same knobs: nothing to do
+    c.set("bind_lambda", 2.0)                                    # not a data knob: the same ideal
+    assert c.prepare() is None
+    again = _controller(tmp_path).prepare()                      # a new session: from the disk cache
+    assert again is not None and again.done.wait(300) and again.ideal.source == "cache"
+    assert np.array_equal(again.ideal.reference["global"]["text"], job.ideal.reference["global"]["text"])
+    c.set("label_skew", 0.1)                                     # other hospitals: another ideal
+    other = c.prepare()
+    assert other is not None and other.key != job.key and c.prepared(300) and other.ideal.source == "trained"
+
+
+def test_moving_a_data_slider_cancels_the_stale_preparation(tmp_path):
+    # If this fails, slider moves pile up background work, or an ideal is stored under the wrong settings.
+    c = _controller(tmp_path)
+    c.auto_prepare = True
+    first = c.prepare()
+    c.set("image_shift", 0.7)                                    # at once: the first job is superseded
+    second = c._prep
+    assert second is not first and first.cancelled
+    assert c.prepared(300) and second.ideal is not None and second.key == reference_key(c.ideal_config())
+    assert first.done.is_set() and (first.ideal is None or first.ideal.key == first.key)
+    assert c._store.ideal(first.key) is None or first.ideal is not None
+    c.close()
+
+
+def test_first_round_does_not_wait_for_the_ideal_and_is_filled_in_exactly(tmp_path):
+    # If this fails, Train waits for the ideal again, the panel shows numbers without it, or the distances
+    # filled in after the fact differ from those computed with the ideal there from the start.
+    d = dashboard(Experiment.tiny().override({"fed.rounds": 2}), map_points=30, map_method="pca", prepare=False,
+                  reference_cache=False)
+    c = d.controller
+    d.algorithm_b.value = "—"
+    seen = []
+    c.listeners.append(lambda e: seen.append((c.reference_ready, [a.text for a in d.curves.widget.layout.annotations]))
+                       if e == "round" and len(seen) == 0 else None)
+    d.train_button.click()
+    assert c.wait(600) and c.error == "", c.error
+    ready, notes = seen[0]
+    assert not ready and PREPARING in notes                      # round 1 drawn before the ideal, and says so
+    late = [r["metrics"]["dist_to_ref"] for r in c.runs["FedAvg"].history.records]
+    assert PREPARING not in [a.text for a in d.curves.widget.layout.annotations]
+    d.train_button.click()                                       # now the ideal is there from the start
+    assert c.wait(600) and c.error == ""
+    direct = [r["metrics"]["dist_to_ref"] for r in c.runs["FedAvg"].history.records]
+    assert late == pytest.approx(direct, rel=1e-5)
+    d.close()
+
+
+def test_stop_while_preparing_keeps_the_ideal_going_and_reset_cancels_it(tmp_path):
+    # If this fails, Stop leaves the plots waiting forever, or Reset leaves background work running.
+    c = _controller(tmp_path, **{"fed.rounds": 3})
+    c.train()
+    c.stop()
+    assert c.wait(300) and c.status.startswith("stopped") and c.reference_ready
+    c.set("report_shift", 0.9)
+    job = c.prepare()
+    c.reset()
+    assert job.gate.is_set() and job.done.wait(60) and c.runs == {} and c.values["report_shift"] == \
+        Experiment.tiny().data.report_shift
