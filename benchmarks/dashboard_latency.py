@@ -3,13 +3,25 @@
     python benchmarks/dashboard_latency.py                     # 05_playground's class config, FedAvg vs FedAID
     python benchmarks/dashboard_latency.py --config smoke      # 05_playground with SMOKE=True (Experiment.tiny())
     python benchmarks/dashboard_latency.py --set fed.rounds=5  # any config key on top
+    python benchmarks/dashboard_latency.py --press at-once     # only the first of the two cases below
     python benchmarks/dashboard_latency.py --smoke             # tiny, 1 round, PCA frame: plumbing only
 
 The real `widgets.Dashboard` is built without a browser (ipywidgets needs no front end to run its
 Python side), its Train button is clicked, and the clock stops when the dashboard's own listener
-has redrawn the curves and the live map after the first round (a second listener, called after it,
-reads the time). Before Train, what happens on the first Train counts: building the hospitals, the
-ideal (centralized) reference run, fitting the map frame with UMAP, the first federated round.
+has redrawn the curves after the first round (a second listener, called after it, reads the time).
+
+Building the dashboard starts preparing the hospitals and the ideal (centralized) reference in the
+background, and Train does not wait for the ideal (the "distance to ideal" panel and the live map
+say "preparing…" and are filled in when it is ready). So what a student waits for depends on when
+they press Train, and two cases are measured, each with a new dashboard and an empty disk cache for
+the ideal (so the ideal is trained, as on a student's first visit; nothing is reused between them):
+
+- at-once: Train is clicked as soon as the dashboard is built. The figure is build → first plot; it
+  includes building the hospitals. Also reported: when the ideal-dependent panel was filled in.
+- after-preparation: the background preparation is awaited, then Train is clicked. The figure is
+  Train → first plot, and it is this small *only because* preparation ran first: the seconds it took
+  (from build) are reported next to it.
+
 numba's cache is warmed first in a separate process, as Binder's postBuild does (umap_maps.py times
 the cold case). Target (DESIGN.md §9): ≤ 5 s of wall time (what a student feels; the CPU time of
 the same span is in the details, for reading the figure on a busy machine).
@@ -20,6 +32,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -33,17 +46,64 @@ CONFIGS = {"class": ("default", {"train.local_steps": 6, "fed.stage1_steps": 2, 
            "smoke": ("tiny", {"fed.rounds": 2})}
 
 
+def measure(cfg, args, method: str, case: str) -> dict:
+    """Build a dashboard (cold ideal cache), press Train now or after preparation; times and what was shown."""
+    from fedaid_lite.widgets import Dashboard
+
+    with tempfile.TemporaryDirectory(prefix="fedaid-bench-ideal-") as cache:
+        built0 = time.perf_counter()
+        d = Dashboard(cfg, renderer="widget", map_points=40 if args.smoke else args.map_points, map_method=method,
+                      reference_cache=cache)
+        built = time.perf_counter()
+        c = d.controller
+        if args.smoke:
+            d.algorithm_b.value = "—"      # one algorithm, one round: plumbing only
+        drawn, filled = threading.Event(), threading.Event()
+        stamp: dict[str, float] = {}
+
+        def after_redraw(event: str) -> None:   # runs after the dashboard's own listener has redrawn
+            if event == "round" and not drawn.is_set():
+                stamp["t"], stamp["cpu"] = time.perf_counter(), time.process_time()
+                stamp["ideal_on_first_plot"] = c.reference_ready
+                drawn.set()
+            if drawn.is_set() and c.reference_ready and not filled.is_set():
+                stamp["filled"] = time.perf_counter()
+                filled.set()
+
+        c.listeners.append(after_redraw)
+        prep_s = None
+        if case == "after-preparation":
+            if not c.prepared(600):
+                return {"case": case, "seconds": None, "status": f"preparation unfinished: {c.reference_status}"}
+            prep_s = time.perf_counter() - built
+        start, cpu0 = time.perf_counter(), time.process_time()
+        d.train_button.click()
+        finished = drawn.wait(600)
+        d.stop_button.click()
+        ended = c.wait(600)                # the run, and the ideal its plots wait for
+        ideal_status = c.reference_status
+        d.close()
+        if not finished:
+            return {"case": case, "seconds": None, "status": f"no round within 600 s: {c.status} {c.error}"}
+        return {"case": case, "seconds": stamp["t"] - start, "cpu_s": stamp["cpu"] - cpu0, "build_s": built - built0,
+                "preparation_s": prep_s, "ideal_on_first_plot": stamp["ideal_on_first_plot"],
+                "ideal_filled_in_s": (stamp["filled"] - start) if "filled" in stamp else None,
+                "ended": ended, "ideal": ideal_status, "status": c.status, "error": c.error}
+
+
 def main() -> None:
     p = parser(__doc__)
     p.add_argument("--config", default="class", choices=sorted(CONFIGS), help="05_playground's config (SMOKE or not)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override")
     p.add_argument("--map-points", type=int, default=120, help="cases on the live map (dashboard default 120)")
+    p.add_argument("--press", default="both", choices=["both", "at-once", "after-preparation"],
+                   help="when Train is pressed (see the module doc)")
     args = p.parse_args()
     try:
         import ipywidgets  # noqa: F401
         import plotly  # noqa: F401
 
-        from fedaid_lite.widgets import Dashboard
+        from fedaid_lite.widgets import Dashboard  # noqa: F401
     except ImportError as err:
         skipped(NAME, f"<= {TARGET_S:.0f} s", f"fedaid_lite.widgets is not importable ({err})")
         return
@@ -60,36 +120,25 @@ def main() -> None:
     sets = {**sets, "train.threads": args.threads, **({"fed.rounds": 1} if args.smoke else {}),
             **parse_assignments(args.set)}
     cfg = Experiment.preset(preset).override(sets)
-    d = Dashboard(cfg, renderer="widget", map_points=40 if args.smoke else args.map_points, map_method=method)
-    c = d.controller
-    if args.smoke:
-        d.algorithm_b.value = "—"      # one algorithm, one round: plumbing only
-    drawn = threading.Event()
-    stamp: dict[str, float] = {}
-
-    def after_redraw(event: str) -> None:   # runs after the dashboard's own listener has redrawn
-        if event == "round" and not drawn.is_set():
-            stamp["t"], stamp["cpu"] = time.perf_counter(), time.process_time()
-            drawn.set()
-
-    c.listeners.append(after_redraw)
-    start, cpu0 = time.perf_counter(), time.process_time()
-    d.train_button.click()
-    finished = drawn.wait(600)
-    d.stop_button.click()
-    c.wait(300)
-    if not finished:
-        result(f"{NAME} ({args.config})", None, "s", f"<= {TARGET_S:.0f}", False,
-               status=f"no round within 600 s: {c.status} {c.error}")
-        return
-    seconds, cpu = stamp["t"] - start, stamp["cpu"] - cpu0
-    has_map = d.map.figure is not None
-    print(f"first plot update after {seconds:.2f} s, {cpu:.2f} s CPU (controller: {c.first_update_seconds:.2f} s); "
-          f"live map drawn: {has_map}; status: {c.status}", flush=True)
-    result(f"{NAME} ({'smoke' if args.smoke else args.config} config)", seconds, "s", f"<= {TARGET_S:.0f}", seconds <= TARGET_S, cpu_s=cpu, map_drawn=has_map,
-           controller_s=c.first_update_seconds, map_method=method, rounds=cfg.fed.rounds,
-           algorithms=c.algorithms, threads=args.threads,
-           config=f"Experiment.{preset}() " + " ".join(f"{k}={v}" for k, v in sets.items()))
+    label = "smoke" if args.smoke else args.config
+    common = dict(map_method=method, rounds=cfg.fed.rounds, threads=args.threads, disk_cache="empty (ideal trained)",
+                  config=f"Experiment.{preset}() " + " ".join(f"{k}={v}" for k, v in sets.items()))
+    cases = ["at-once", "after-preparation"] if args.press == "both" else [args.press]
+    for case in cases:
+        row = measure(cfg, args, method, case)
+        seconds = row.pop("seconds")
+        print(f"{case}: {seconds if seconds is None else round(seconds, 2)} s; {row}", flush=True)
+        if case == "at-once":
+            name = f"dashboard: build -> first plot update, Train pressed at once ({label} config)"
+            note = "Train clicked as soon as the dashboard was built: includes building the hospitals"
+        else:
+            name = f"dashboard: Train -> first plot update, after background preparation ({label} config)"
+            note = (f"Train clicked after the preparation started at build had finished "
+                    f"({row.get('preparation_s') or 0:.1f} s after build); pressing earlier waits for part of it")
+        if seconds is None:
+            result(name, None, "s", f"<= {TARGET_S:.0f}", False, **row, **common)
+        else:
+            result(name, seconds, "s", f"<= {TARGET_S:.0f}", seconds <= TARGET_S, note=note, **row, **common)
 
 
 if __name__ == "__main__":
