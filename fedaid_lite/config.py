@@ -100,6 +100,9 @@ class FedConfig:
     dro_holdout: float = _f(0.1, "share of each client's training data used to score its loss for DRO",
                             0.01, 0.5)
     eval_every: int = _f(1, "evaluate the global model every this many rounds (and at the last)", 1, 10_000)
+    eval_split: str = _f("test", "held-out data the metrics use: test (per-site test + global test) or val "
+                         "(per-site validation sets, pooled as the global set; tune hyper-parameters on this)",
+                         choices=("test", "val"))
 
 
 SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig, "fed": FedConfig}

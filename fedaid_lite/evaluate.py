@@ -51,9 +51,16 @@ class EvalSet:
     seed: int = 0
 
 
-def prepare_eval(hospitals: Hospitals, model_cfg: ModelConfig, *, seed: int = 0, probe_rows: int = 1500,
-                 prompts: Mapping[str, Mapping[str, list[str]]] | None = None) -> EvalSet:
-    """Tokenise the test sets and prompts and draw ≤ `probe_rows` pooled training rows (seeded) for the probe."""
+def prepare_eval(hospitals: Hospitals, model_cfg: ModelConfig, *, split: str = "test", seed: int = 0,
+                 probe_rows: int = 1500, prompts: Mapping[str, Mapping[str, list[str]]] | None = None) -> EvalSet:
+    """Tokenise the held-out sets and prompts and draw ≤ `probe_rows` pooled training rows (seeded) for the probe.
+
+    split="test": per-site test sets + the global balanced test set (what results report).
+    split="val": per-site validation sets, and their union stands in for the global set (for tuning, so
+    hyper-parameters never see the test split). The fields keep their test names either way.
+    """
+    if split not in ("test", "val"):
+        raise ValueError(f"evaluation split must be 'test' or 'val', got {split!r}")
     prompts = zero_shot_prompts() if prompts is None else prompts
     tok, max_len = hospitals.tokenizer, model_cfg.max_text_len
     pooled = hospitals.pooled("train")
@@ -69,9 +76,16 @@ def prepare_eval(hospitals: Hospitals, model_cfg: ModelConfig, *, seed: int = 0,
             index[finding][kind] = np.arange(len(texts), len(texts) + len(phrases))
             texts += phrases
     prompt_ids, prompt_mask = tokenize(tok, texts, max_len)
+    if split == "val":
+        if len(hospitals.pooled("val")) == 0:
+            raise ValueError("evaluation on the validation split needs validation cases, but every site's val "
+                             "split is empty: set data.val_fraction > 0 (e.g. 0.1)")
+        global_set, site_sets = hospitals.pooled("val"), hospitals.val
+    else:
+        global_set, site_sets = hospitals.global_test, hospitals.test
     return EvalSet(
-        global_test=to_tensors(hospitals.global_test, tok, max_len),
-        site_tests=tuple(to_tensors(t, tok, max_len) for t in hospitals.test),
+        global_test=to_tensors(global_set, tok, max_len),
+        site_tests=tuple(to_tensors(t, tok, max_len) for t in site_sets),
         site_names=tuple(hospitals.site_names),
         probe_images=images_to_tensor(pooled.images[rows]),
         probe_labels=np.asarray(pooled.labels[rows]),

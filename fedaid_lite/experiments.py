@@ -126,7 +126,7 @@ def _run_setting(base: Experiment, skew: float, seed: int, order: Sequence[str],
     device = resolve_device(base.train.device)
     setting = base if base.data.manifest else base.override({"data.label_skew": skew})
     hospitals = load_hospitals(setting.data)
-    evalset = prepare_eval(hospitals, setting.model)
+    evalset = prepare_eval(hospitals, setting.model, split=setting.fed.eval_split)
     reference = None
     runs = []
     for name in order:
@@ -138,7 +138,7 @@ def _run_setting(base: Experiment, skew: float, seed: int, order: Sequence[str],
                                 reference=reference, device=device, progress=progress)
         if name == "centralized":
             reference = reference_embeddings(load_model(run_dir / "model"), evalset, device)
-        row = {"algorithm": name, "label_skew": _fmt(skew), "seed": seed,
+        row = {"algorithm": name, "label_skew": _fmt(skew), "seed": seed, "eval_split": setting.fed.eval_split,
                "rounds": len(history.records), "seconds": round(time.perf_counter() - started, 1),
                **history.final_metrics()}
         runs.append((run_name, row, history))
@@ -190,7 +190,9 @@ def _write_tables(out: Path, result: CompareResult) -> None:
     tmp.replace(out / "results.csv")
     (out / "results.json.tmp").write_text(json.dumps(jsonable(rows), indent=1, allow_nan=False))
     (out / "results.json.tmp").replace(out / "results.json")
-    (out / "summary.md").write_text(markdown_table(summarize(rows)))
+    note = ("Metrics on the validation split (fed.eval_split=val), for tuning; not test results.\n\n"
+            if any(r.get("eval_split") == "val" for r in rows) else "")
+    (out / "summary.md").write_text(note + markdown_table(summarize(rows)))
 
 
 def _fmt(skew: float) -> str:

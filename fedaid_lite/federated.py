@@ -107,7 +107,7 @@ def run_federated(cfg: Experiment, on_round: Callable[[dict[str, Any]], None] | 
         from .data import load_hospitals  # the data package's front door; tests pass hospitals directly
 
         hospitals = load_hospitals(cfg.data)
-    evalset = prepare_eval(hospitals, cfg.model) if evalset is None else evalset
+    evalset = prepare_eval(hospitals, cfg.model, split=cfg.fed.eval_split) if evalset is None else evalset
     num_clients = hospitals.num_sites
     algo = make_algorithm(cfg, num_clients)
     fed = build_federation(cfg, hospitals, pooled=algo.pooled)

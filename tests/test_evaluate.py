@@ -87,3 +87,18 @@ def test_centralized_tiny_run_beats_chance():
     assert after["i2t_r5"] > 2 * chance and after["t2i_r5"] > 2 * chance
     assert after["i2t_r5"] > before["i2t_r5"] and after["diag_cos"] > before["diag_cos"]
     assert np.isfinite(after["linprobe_auroc_100"])
+
+
+def test_validation_split_never_touches_test_cases():
+    # Tuning on fed.eval_split=val must not see a single test case (else the headline leaks).
+    h = fake_hospitals()
+    val = prepare_eval(h, CFG.model, split="val", prompts=fake_prompts())
+    assert len(val.global_test) == len(h.pooled("val"))
+    assert [len(t) for t in val.site_tests] == [len(v) for v in h.val]
+    test_ids = {bytes(x) for x in prepare_eval(h, CFG.model, prompts=fake_prompts()).global_test.images.numpy()}
+    assert not test_ids & {bytes(x) for x in val.global_test.images.numpy()}
+    with pytest.raises(ValueError, match="'test' or 'val'"):
+        prepare_eval(h, CFG.model, split="train")
+    empty = dataclasses.replace(h, val=tuple(v.subset(np.arange(0)) for v in h.val))
+    with pytest.raises(ValueError, match="data.val_fraction"):
+        prepare_eval(empty, CFG.model, split="val")
