@@ -67,7 +67,8 @@ def build_data(cfg: Experiment, map_points: int) -> PreparedData:
     idx = frame_subset(test.sites, map_points, seed=0)
     subset = test.subset(idx)
     probe = build_model(cfg.model, len(hospitals.tokenizer), 0, image_size=hospitals.train[0].images.shape[-1])
-    return PreparedData(cfg.data, cfg.model, hospitals, prepare_eval(hospitals, cfg.model, split=cfg.fed.eval_split), idx, subset,
+    evalset = prepare_eval(hospitals, cfg.model, split=cfg.fed.eval_split)
+    return PreparedData(cfg.data, cfg.model, hospitals, evalset, idx, subset,
                         to_tensors(subset, hospitals.tokenizer, cfg.model.max_text_len), probe)
 
 
