@@ -14,13 +14,12 @@ rows mean what the server's tokenizer says, whatever a site would train or load 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
@@ -28,7 +27,7 @@ from flwr.clientapp import ClientApp
 from ..algorithms import Algorithm, ClientRuntime, StateDict, batch_seed, make_algorithm
 from ..config import Experiment
 from ..data.tensors import PairedTensors
-from ..federated import build_federation
+from ..federated import client_tensors
 from ..model import build_model
 from ..train import configure_threads, resolve_device
 from .records import ARRAYS, CLIENT_STATE, CONFIG, METRICS, from_record, payload_from, to_record
@@ -37,7 +36,7 @@ from .settings import split_run_config
 
 @dataclass
 class Node:
-    """One client's tensors and reusable modules (built once per run and node, then cached)."""
+    """One client's tensors and reusable modules (built once per run config and node, then cached)."""
 
     client_id: int
     site: str
@@ -48,13 +47,72 @@ class Node:
     cfg: Experiment
 
 
-def load_node(cfg: Experiment, node_config: Mapping[str, Any], tokenizer_json: str | None = None) -> Node:
-    """This node's client id, site, training and held-out tensors (tokenised with the server's vocabulary)."""
-    from ..data import load_hospitals, load_manifest, load_tokenizer
+@dataclass(frozen=True)
+class NodeData:
+    """What a node's data preparation yields: depends on the data config, its node config and the vocabulary only."""
+
+    client_id: int
+    site: str
+    num_sites: int
+    vocab: int
+    image_size: int
+    train: PairedTensors
+    holdout: PairedTensors
+
+
+# Module-level caches. A process that serves many messages keeps them: a Ray actor of the simulation
+# engine (it receives the ClientApp re-pickled with every message; closures travel by value, module
+# functions by reference, so only module state survives), and the long-lived ClientApp process of a
+# SuperNode in `--isolation process` mode (`fedaid_lite.flower.worker`). A fresh `flwr-clientapp` per
+# message (Flower's default `--isolation subprocess`) starts empty every time.
+#   _HOSPITALS: data config -> every site's raw data (a simulation actor serves all nodes: built once)
+#   _DATA:      data config + node config + server vocabulary -> this node's tensors (built once per node)
+#   _NODES:     the whole run config + the above -> model, optimiser runtime and algorithm (cheap)
+_HOSPITALS: OrderedDict[str, Any] = OrderedDict()
+_DATA: OrderedDict[str, NodeData] = OrderedDict()
+_NODES: OrderedDict[str, Node] = OrderedDict()
+_MAX_HOSPITALS, _MAX_DATA, _MAX_NODES = 2, 16, 16
+
+
+def _remember(cache: OrderedDict, key: str, build: Callable[[], Any], limit: int) -> Any:
+    """`cache[key]`, built by `build()` on a miss; least recently used entries beyond `limit` are dropped."""
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = cache[key] = build()
+    while len(cache) > limit:
+        cache.popitem(last=False)
+    return value
+
+
+def clear_caches() -> None:
+    """Forget every cached hospital set, node tensors and node (tests; or to free memory)."""
+    _HOSPITALS.clear()
+    _DATA.clear()
+    _NODES.clear()
+
+
+def _hospitals(cfg: Experiment, node_config: Mapping[str, Any]) -> Any:
+    """Every site's raw data for this node: its manifest (`data-path`) or the synthetic hospitals of `cfg.data`."""
+    from ..data import load_hospitals, load_manifest
 
     if "data-path" in node_config:
-        hospitals = load_manifest(str(node_config["data-path"]), cfg.data.image_size, cfg.data.vocab_size)
-        names = list(hospitals.site_names)
+        path = str(node_config["data-path"])
+        return _remember(_HOSPITALS, f"manifest|{path}|{cfg.data.image_size}|{cfg.data.vocab_size}",
+                         lambda: load_manifest(path, cfg.data.image_size, cfg.data.vocab_size), _MAX_HOSPITALS)
+    return _remember(_HOSPITALS, f"data|{cfg.data!r}", lambda: load_hospitals(cfg.data), _MAX_HOSPITALS)
+
+
+def node_data(cfg: Experiment, node_config: Mapping[str, Any], tokenizer_json: str | None = None) -> NodeData:
+    """This node's client id, site, training and held-out tensors (tokenised with the server's vocabulary)."""
+    from ..data import load_tokenizer
+
+    if "data-path" not in node_config and "partition-id" not in node_config:
+        raise ValueError("node-config needs partition-id=<site index> (synthetic hospitals) or "
+                         "data-path=<manifest> site=<name> (real data)")
+    hospitals = _hospitals(cfg, node_config)
+    names = list(hospitals.site_names)
+    if "data-path" in node_config:
         site = str(node_config.get("site", names[0] if len(names) == 1 else ""))
         if site not in names:
             raise ValueError(f"node-config site={site!r} is not in {node_config['data-path']} (sites: "
@@ -62,34 +120,35 @@ def load_node(cfg: Experiment, node_config: Mapping[str, Any], tokenizer_json: s
         index = names.index(site)
         client_id = int(node_config.get("partition-id", index))
     else:
-        if "partition-id" not in node_config:
-            raise ValueError("node-config needs partition-id=<site index> (synthetic hospitals) or "
-                             "data-path=<manifest> site=<name> (real data)")
-        hospitals = load_hospitals(cfg.data)
         index = client_id = int(node_config["partition-id"])
         parts = int(node_config.get("num-partitions", hospitals.num_sites))
         if parts != hospitals.num_sites or not 0 <= index < parts:
             raise ValueError(f"partition-id={index} num-partitions={parts}, but the data has {hospitals.num_sites} "
                              f"sites: run one SuperNode per site (num-supernodes={hospitals.num_sites})")
+    tokenizer = hospitals.tokenizer
     if tokenizer_json:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "tokenizer.json"
             path.write_text(tokenizer_json, encoding="utf-8")
-            hospitals = dataclasses.replace(hospitals, tokenizer=load_tokenizer(path, cfg.model.max_text_len))
-    fed = build_federation(cfg, hospitals)
-    model = build_model(cfg.model, len(hospitals.tokenizer), cfg.seed,
-                        image_size=hospitals.train[0].images.shape[-1])
+            tokenizer = load_tokenizer(path, cfg.model.max_text_len)
+    data = hospitals.train[index]
+    if len(data) < 2:
+        raise ValueError(f"site {names[index]!r} has {len(data)} training pairs; "
+                         "every client needs at least 2 (raise data.n_per_site)")
+    # Only this node's site is tokenised, with the same split as `build_federation` gives site `index`.
+    train, holdout = client_tensors(cfg, data, tokenizer, index)
+    return NodeData(client_id, names[index], hospitals.num_sites, len(tokenizer), int(data.images.shape[-1]),
+                    train, holdout)
+
+
+def load_node(cfg: Experiment, node_config: Mapping[str, Any], tokenizer_json: str | None = None) -> Node:
+    """The `Node` for `cfg` on this node: cached data (`node_data`) plus a fresh model, runtime and algorithm."""
+    key = "|".join([repr(cfg.data), str(cfg.model.max_text_len), repr(cfg.fed.dro_holdout), str(cfg.seed),
+                    repr(sorted(node_config.items())), hashlib.sha256((tokenizer_json or "").encode()).hexdigest()])
+    data = _remember(_DATA, key, lambda: node_data(cfg, node_config, tokenizer_json), _MAX_DATA)
+    model = build_model(cfg.model, data.vocab, cfg.seed, image_size=data.image_size)
     runtime = ClientRuntime(model, resolve_device(cfg.train.device), cfg)
-    return Node(client_id, hospitals.site_names[index], fed.train[index], fed.holdout[index],
-                make_algorithm(cfg, hospitals.num_sites), runtime, cfg)
-
-
-# A simulation worker (Ray actor) serves many messages and nodes in one process, and receives the
-# ClientApp re-pickled with every message (closures travel by value, module functions by reference):
-# this module-level cache is what survives, so each node's tensors and model are built once per run
-# rather than once per message. Deployment runs each message in a fresh process, where it never hits.
-_NODES: OrderedDict[str, Node] = OrderedDict()
-_MAX_NODES = 16
+    return Node(data.client_id, data.site, data.train, data.holdout, make_algorithm(cfg, data.num_sites), runtime, cfg)
 
 
 def cached_node(defaults: Mapping[str, Any] | None, msg: Message, context: Context) -> Node:
@@ -99,11 +158,7 @@ def cached_node(defaults: Mapping[str, Any] | None, msg: Message, context: Conte
     tokenizer_json = str(msg.content[CONFIG].get("tokenizer", ""))
     key = "|".join([cfg.to_json(), repr(sorted(context.node_config.items())),
                     hashlib.sha256(tokenizer_json.encode()).hexdigest()])
-    if key not in _NODES:
-        _NODES[key] = load_node(cfg, context.node_config, tokenizer_json or None)
-        while len(_NODES) > _MAX_NODES:
-            _NODES.popitem(last=False)
-    return _NODES[key]
+    return _remember(_NODES, key, lambda: load_node(cfg, context.node_config, tokenizer_json or None), _MAX_NODES)
 
 
 def build_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
