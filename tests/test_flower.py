@@ -1,7 +1,7 @@
 """Flower engine: the same algorithms on Flower's simulation and deployment runtimes.
 
-Slow by nature (Ray starts in ~20 s; every deployment message starts a fresh `flwr-clientapp` process
-that imports torch), so every test here is marked `flower`. Data: three sites of the tiny synthetic
+Slow by nature (Ray starts in ~20 s; the deployment's SuperNode and server poll every 3 s, and each
+SuperNode's ClientApp process imports torch), so every test here is marked `flower`. Data: three sites of the tiny synthetic
 hospitals written as a manifest (with its tokenizer.json), shared by both engines.
 """
 
@@ -155,7 +155,8 @@ def test_deployment_runs_fedaid_on_localhost(manifest, tmp_path):
     started: list[int] = []
     try:
         fed.start()
-        started = [p.pid for p in [fed.superlink, *fed.nodes]]
+        assert len(fed.workers) == SITES     # isolation="process": one long-lived ClientApp per SuperNode
+        started = [p.pid for p in [fed.superlink, *fed.nodes, *fed.workers]]
         result = fed.run(APP, run_config(manifest, out), timeout=900)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         for pid in started:   # the environment the processes really got: telemetry and update check off
@@ -175,6 +176,24 @@ def test_deployment_runs_fedaid_on_localhost(manifest, tmp_path):
         assert record["metrics"]
     assert (out / "model" / "config.json").exists()
     assert not [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    for i in range(SITES):   # each node's messages (query, 2 x (2 train stages + evaluate)) ran in its worker
+        assert fed.log(f"worker-{i}").count(") done in ") == 7, fed.log(f"worker-{i}")[-2000:]
+
+
+def test_deployment_rejects_bad_arguments(tmp_path):
+    """Bad inputs fail at once with a message naming the fix, before any process starts."""
+    from fedaid_lite.flower.worker import Worker, main
+
+    with pytest.raises(ValueError, match="isolation must be one of"):
+        LocalDeployment(tmp_path, [{"partition-id": 0}], isolation="thread")
+    with pytest.raises(ValueError, match="one node config per site"):
+        LocalDeployment(tmp_path, [])
+    with pytest.raises(ValueError, match="host:port"):
+        Worker("9094")
+    with pytest.raises(ValueError, match="--insecure"):
+        Worker("127.0.0.1:9094", insecure=False)
+    with pytest.raises(SystemExit):
+        main(["--runtime-api-address", "127.0.0.1:9094"])       # neither --insecure nor --root-certificates
 
 
 def test_deployment_survives_a_supernode_killed_mid_run(manifest, tmp_path):
