@@ -2,7 +2,7 @@
 
     make bench                                 # = python benchmarks/run_all.py (≤ 20 min on 2 cores)
     python benchmarks/run_all.py --quick       # notebooks with SMOKE only, no learnability run
-    python benchmarks/run_all.py --only engine algorithms
+    python benchmarks/run_all.py --only engine algorithms   # updates those figures in results.json, keeps the rest
     python benchmarks/run_all.py --smoke       # every script in --smoke mode: checks they run (no file written)
     python benchmarks/run_all.py --no-budget   # also everything the 20-minute budget would skip
 
@@ -231,11 +231,20 @@ def machine() -> dict:
 
 
 def save(out: Path, mode: str, command: str, seconds: float, info: dict, runs: list[dict], rows: list[dict],
-         partial: bool) -> None:
-    """Write results.json atomically (via results.json.tmp); `partial` while scripts are still to run."""
+         partial: bool, keep: dict | None = None) -> None:
+    """Write results.json atomically (via results.json.tmp); `partial` while scripts are still to run.
+
+    `keep` (an earlier results.json, for --only runs): its runs and figures from scripts not run now are
+    kept, after this run's, so re-measuring one benchmark does not wipe the others.
+    """
     doc = {"generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "mode": mode,
            "command": command, "partial": partial, "total_seconds": round(seconds, 1), "machine": info,
            "runs": runs, "results": rows}
+    if keep:
+        done = {r["script"] for r in runs} | {r.get("script") for r in rows}
+        doc["runs"] = runs + [r for r in keep.get("runs", []) if r.get("script") not in done]
+        doc["results"] = rows + [r for r in keep.get("results", []) if r.get("script") not in done]
+        doc["kept_from"] = keep.get("kept_from") or {"generated": keep.get("generated"), "command": keep.get("command")}
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n")
     tmp.replace(out)
@@ -260,6 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else (None if mode == "smoke" else BENCH / "results.json")
     command = "python benchmarks/run_all.py " + " ".join(argv if argv is not None else sys.argv[1:])
     info = machine()
+    keep = None
+    if args.only and out is not None and out.is_file():
+        try:
+            keep = json.loads(out.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            print(f"note: {out} unreadable ({e}); writing only this run's figures", file=sys.stderr)
     for b in benches:
         left = args.budget_min * 60 - (time.perf_counter() - started)
         if b.estimate_s and not args.no_budget and left < b.estimate_s:
@@ -269,11 +284,13 @@ def main(argv: list[str] | None = None) -> int:
             rows.append({"name": label, "value": None, "unit": "", "target": "", "ok": None, "status": reason,
                          "script": label})
             continue
+        stamp = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         got, record = run_one(b, mode, env, b.timeout_s)
+        record["started"] = stamp
         rows += got
         runs.append(record)
         if out is not None:   # after every script, so an interrupted run keeps what it measured
-            save(out, mode, command, time.perf_counter() - started, info, runs, rows, partial=True)
+            save(out, mode, command, time.perf_counter() - started, info, runs, rows, partial=True, keep=keep)
     total = time.perf_counter() - started
     print("\n" + table(rows))
     short = [r["name"] for r in rows if r["ok"] is False]
@@ -281,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{sum(str(r.get('status', '')).startswith('skipped') for r in rows)} skipped. "
           f"Total time {total / 60:.1f} min ({mode}).")
     if out is not None:
-        save(out, mode, command, total, info, runs, rows, partial=False)
+        save(out, mode, command, total, info, runs, rows, partial=False, keep=keep)
         print(f"wrote {out}")
     return 1 if any(r.get("crashed") for r in runs) else 0
 

@@ -61,7 +61,8 @@ def test_adapters_read_the_other_helpers_outputs(tmp_path):
              "| write_dataset(default) | 3000 | 20.11 | 18.00 | - |\n")
     rows = adapt_data_speed(speed, tmp_path)
     assert [(r["value"], r["ok"]) for r in rows] == [(12.5, False), (20.11, None)]
-    learn = "| finding | test positives | AUROC |\n|---|---|---|\n| edema | 40 | 0.871 |\n| nodule | 12 | 0.700 (outside) |\n"
+    learn = ("| finding | test positives | AUROC (mean) | min-max over seeds |\n|---|---|---|---|\n"
+             "| edema | 40 | 0.871 | 0.85-0.89 |\n| nodule | 12 | 0.700 (outside 0.80-0.95) | 0.69-0.71 |\n")
     assert [r["ok"] for r in adapt_learnability(learn, tmp_path)] == [True, False]
     (tmp_path / "budget.json").write_text(json.dumps([{"notebook": "00_x", "smoke": True, "seconds": 70.0,
                                                        "peak_rss_mb": 900, "status": "ok"}]))
@@ -87,3 +88,18 @@ def test_run_all_smoke_writes_a_table(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["mode"] == "smoke" and len(doc["results"]) == 2 and all(_well_formed(r) for r in doc["results"])
     assert doc["runs"][0]["exit"] == 0 and doc["total_seconds"] > 0
+
+
+def test_only_run_keeps_the_other_figures(tmp_path):
+    # Re-measuring one benchmark with --only must not wipe the rest of results.json (the README table).
+    from run_all import save
+    out = tmp_path / "results.json"
+    old = {"generated": "then", "command": "python benchmarks/run_all.py",
+           "runs": [{"script": "a.py"}, {"script": "b.py"}],
+           "results": [{"name": "A", "script": "a.py"}, {"name": "B", "script": "b.py"}]}
+    save(out, "full", "python benchmarks/run_all.py --only b", 1.0, {}, [{"script": "b.py"}],
+         [{"name": "B2", "script": "b.py"}], partial=False, keep=old)
+    doc = json.loads(out.read_text())
+    assert [r["name"] for r in doc["results"]] == ["B2", "A"]
+    assert [r["script"] for r in doc["runs"]] == ["b.py", "a.py"]
+    assert doc["kept_from"]["generated"] == "then"
