@@ -35,8 +35,8 @@ FINDING_PROB = {
 }
 
 # How visible each finding is at difficulty 1 (multiplies its contrast); tuned with benchmarks/learnability.py.
-CONSPICUITY = {"cardiomegaly": 0.35, "pleural_effusion": 0.1, "consolidation": 0.92, "pneumothorax": 1.6,
-               "nodule": 0.86, "edema": 0.42, "atelectasis": 0.4, "support_devices": 0.12}
+CONSPICUITY = {"cardiomegaly": 0.35, "pleural_effusion": 0.125, "consolidation": 0.92, "pneumothorax": 2.4,
+               "nodule": 0.86, "edema": 0.42, "atelectasis": 0.4, "support_devices": 0.2}
 
 
 @dataclass(frozen=True)

@@ -10,24 +10,26 @@ from ..config import DataConfig
 LEARNABILITY = """\
 Small GroupNorm CNN (~100k parameters) trained centrally for 10 epochs on the default preset's pooled
 train+val images (1,919 at 64 px), tested on the pooled per-site test sets plus the global test set (781).
+One training run moves a finding's AUROC by up to ~0.1 (the CNN's seed), so three CNNs (seeds 0-2) are
+trained on the same data and their mean is judged.
 
-| finding | test positives | AUROC |
-|---|---|---|
-| cardiomegaly | 179 | 0.941 |
-| pleural_effusion | 193 | 0.856 |
-| consolidation | 162 | 0.902 |
-| pneumothorax | 77 | 0.800 |
-| nodule | 106 | 0.829 |
-| edema | 131 | 0.933 |
-| atelectasis | 146 | 0.904 |
-| support_devices | 272 | 0.774 (below 0.80) |
-| no_finding | 208 | 0.920 |
+| finding | test positives | AUROC (mean) | min-max over seeds |
+|---|---|---|---|
+| cardiomegaly | 179 | 0.914 | 0.894-0.925 |
+| pleural_effusion | 193 | 0.820 | 0.774-0.887 |
+| consolidation | 162 | 0.829 | 0.787-0.858 |
+| pneumothorax | 77 | 0.832 | 0.729-0.969 |
+| nodule | 106 | 0.834 | 0.770-0.898 |
+| edema | 131 | 0.908 | 0.853-0.949 |
+| atelectasis | 146 | 0.852 | 0.823-0.895 |
+| support_devices | 272 | 0.837 | 0.738-0.973 |
+| no_finding | 208 | 0.921 | 0.888-0.974 |
 
-Seven findings land inside 0.80-0.95; pneumothorax sits on the lower edge and support devices just
-below it. Raising consolidation's and nodule's conspicuity (0.80 -> 0.92, 0.75 -> 0.86) in the last
-tuning round changed the case mix the CNN sees and cost support devices ~0.05 (0.827 before); a single
-training run moves each figure by a few hundredths. The next step is to raise support devices' and
-pneumothorax's conspicuity by ~10 % and rerun this check.
+Every finding lands inside 0.80-0.95 (mean of the three seeds). The last tuning round raised the
+conspicuity of pleural effusion (0.10 -> 0.125), pneumothorax (1.6 -> 2.4) and support devices
+(0.12 -> 0.20), whose means were at or below 0.80 in earlier checks. At an intermediate setting
+(0.115 / 2.0 / 0.16) the same CNN trained for 20 epochs instead of 10 reached 0.90-0.99 on every
+finding: the data are learnable, and the short check is what says they are not too easy.
 """
 LEARNABILITY_COMMAND = "python benchmarks/learnability.py"
 
