@@ -2,10 +2,15 @@
 
     history = run_flower_simulation(Experiment.tiny().override({"fed.algorithm": "fedaid"}), "runs/fl")
 
-One virtual SuperNode per site (partition-id = site index). Ray is started small (one CPU per client,
-at most as many workers as cores, a 100 MB object store, no dashboard, its temp folder in a fresh
-temp dir) and shut down at the end; Flower's telemetry and Ray's usage stats are off. Ray costs about
-20 s to start and 1.1-1.4 GB of memory: notebooks default to the in-process engine for that reason.
+One virtual SuperNode per site (partition-id = site index). Ray is started small: one worker process
+(Ray actor) by default, which serves every virtual node in turn and keeps each node's data cached
+(`workers=` up to the number of cores runs clients in parallel, at about 0.4 GB per extra worker), the
+smallest object store Ray accepts, no dashboard, no worker logs sent to the driver, its temp folder in a
+fresh temp dir; it is shut down at the end. Flower's telemetry and Ray's usage stats are off. Ray costs
+about 20 s to start and, with one worker, about 1.2 GB (summed RSS) next to the notebook's kernel: about
+0.6 GB of Ray's own processes that `ray.init` cannot switch off (GCS, raylet, API server, dashboard and
+runtime-env agents, autoscaler and log monitors) plus the worker (torch and the model, ~0.6 GB).
+Notebooks default to the in-process engine for that reason.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from .client_app import build_client_app
 from .server_app import build_server_app
 from .settings import to_run_config
 
-OBJECT_STORE_BYTES = 100 * 1024**2
+OBJECT_STORE_BYTES = 80 * 1024**2      # Ray refuses less than 75 MiB; the model travels in messages, not here
 
 
-def backend_config(num_clients: int, temp_dir: str) -> dict[str, Any]:
-    """Flower's Ray backend settings: 1 CPU per client, ≤ cores workers, small object store, no dashboard."""
-    workers = max(1, min(num_clients, os.cpu_count() or 1))
+def backend_config(num_clients: int, temp_dir: str, workers: int = 1) -> dict[str, Any]:
+    """Flower's Ray backend settings: `workers` actors (≤ clients, ≤ cores), small object store, no dashboard."""
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a whole number >= 1 (Ray worker processes), got {workers!r}")
+    workers = max(1, min(workers, num_clients, os.cpu_count() or 1))
     return {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
             "init_args": {"num_cpus": workers, "num_gpus": 0, "object_store_memory": OBJECT_STORE_BYTES,
                           "include_dashboard": False, "_temp_dir": temp_dir, "logging_level": logging.ERROR,
@@ -40,12 +47,17 @@ def backend_config(num_clients: int, temp_dir: str) -> dict[str, Any]:
 def run_flower_simulation(cfg: Experiment, out_dir: str | os.PathLike, progress: bool = True, *,
                           hospitals: Hospitals | None = None,
                           on_round: Callable[[dict[str, Any]], None] | None = None,
-                          verbose: bool = False) -> History:
-    """Train `cfg` on Flower's simulation engine; writes history.json, config.json and model/ to `out_dir`."""
+                          verbose: bool = False, workers: int = 1) -> History:
+    """Train `cfg` on Flower's simulation engine; writes history.json, config.json and model/ to `out_dir`.
+
+    `workers`: Ray worker processes running the clients (default 1: least memory; more run clients in
+    parallel, capped at the number of sites and cores).
+    """
     from flwr.simulation import run_simulation
 
     if cfg.fed.algorithm == "centralized":
         raise ValueError("centralized pools all data in one place; run it with the in-process engine")
+    backend_config(1, "", workers)                     # checks `workers` before Ray or the data start
     if hospitals is None:
         from ..data import load_hospitals
 
@@ -58,7 +70,8 @@ def run_flower_simulation(cfg: Experiment, out_dir: str | os.PathLike, progress:
     client_app = build_client_app(run_config)
     with _sandbox() as temp_dir, _flwr_log_level(logging.INFO if verbose else logging.WARNING):
         run_simulation(server_app=server_app, client_app=client_app, num_supernodes=hospitals.num_sites,
-                       backend_config=backend_config(hospitals.num_sites, temp_dir), verbose_logging=verbose)
+                       backend_config=backend_config(hospitals.num_sites, temp_dir, workers),
+                       verbose_logging=verbose)
     if not result:
         raise RuntimeError("the Flower simulation ended without a result; rerun with verbose=True to see its log")
     return result[0]
