@@ -2,14 +2,20 @@
 
     python benchmarks/flower_overhead.py                    # Experiment.tiny(), FedAvg, 2 rounds
     python benchmarks/flower_overhead.py --preset default   # the class preset (minutes)
+    python benchmarks/flower_overhead.py --isolation subprocess   # Flower's default SuperNode mode
     python benchmarks/flower_overhead.py --smoke            # checks imports only (Flower starts in ~20 s)
 
 Both sides run the same config from the same seed, build their own hospitals from it and evaluate
 the same way (the ServerApp calls the engine's own evaluation), one after the other, wall clock (the
 Flower side is many processes: Ray workers for the simulation; for deployment a SuperLink, one
-SuperNode per site, and a fresh `flwr-clientapp` process per message).
+SuperNode per site and, with `--isolation process` (the default), one long-lived ClientApp process per
+SuperNode (`fedaid_lite.flower.worker`); with `--isolation subprocess`, Flower's default, a fresh
+`flwr-clientapp` process per message instead).
 - deployment on localhost (the path to real sites; target ≤ 2x in-process, DESIGN.md §9), with
-  `fedaid_lite.flower.deployment.LocalDeployment` and `flwr run flower_app`;
+  `fedaid_lite.flower.deployment.LocalDeployment` and `flwr run flower_app`, timed from starting the
+  SuperLink to the end of `flwr run`. Its floor is Flower's polling: the SuperNode pulls messages every
+  3 s and the server pulls replies every 3 s, so each of the run's round-trips (1 query + per round
+  one per training stage + 1 scoring) costs ≥ 3 s whatever the training takes;
 - simulation (Ray), reported: Ray's start-up (~20 s) is a fixed cost the notebooks avoid.
 Skipped cleanly, with the reason, when flwr or `fedaid_lite.flower` is not installed.
 """
@@ -26,7 +32,7 @@ DEPLOY = "Flower deployment (localhost) / in-process"
 SIMULATION = "Flower simulation (Ray) / in-process"
 
 
-def run_deployment(cfg, out_dir: str, sites: int):  # -> History
+def run_deployment(cfg, out_dir: str, sites: int, isolation: str = "process"):  # -> History
     """`cfg` on a SuperLink + one SuperNode per site on 127.0.0.1 (fedaid_lite.flower.deployment)."""
     from pathlib import Path
 
@@ -37,7 +43,7 @@ def run_deployment(cfg, out_dir: str, sites: int):  # -> History
     nodes = [{"partition-id": k, "num-partitions": sites} for k in range(sites)]
     out = Path(out_dir) / "out"
     run_config = to_run_config(cfg, output_dir=str(out), min_nodes=sites)
-    with LocalDeployment(Path(out_dir) / "deploy", nodes) as fed:
+    with LocalDeployment(Path(out_dir) / "deploy", nodes, isolation=isolation) as fed:
         proc = fed.run(ROOT / "flower_app", run_config, timeout=480)
     if proc.returncode != 0 or not (out / "history.json").is_file():
         raise RuntimeError(f"flwr run failed (exit {proc.returncode}): {(proc.stderr or proc.stdout)[-800:]}")
@@ -48,6 +54,9 @@ def main() -> None:
     p = parser(__doc__)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--preset", default="tiny", choices=("tiny", "default"))
+    p.add_argument("--isolation", default="process", choices=("process", "subprocess"),
+                   help="SuperNode mode: one long-lived ClientApp per node (default) or Flower's one per message")
+    p.add_argument("--only", choices=("deployment", "simulation"), help="measure one engine only")
     args = p.parse_args()
     target = f"<= {TARGET:.0f}"
     try:
@@ -85,9 +94,11 @@ def main() -> None:
     detail = dict(inprocess_s=inprocess_s, preset=args.preset, rounds=args.rounds, algorithm="fedavg",
                   threads=args.threads)
 
-    engines = ((DEPLOY, target, lambda out: run_deployment(cfg, out, sites)),
+    engines = ((DEPLOY, target, lambda out: run_deployment(cfg, out, sites, args.isolation)),
                (SIMULATION, "(reported)", lambda out: run_flower_simulation(cfg, out, progress=False)))
     for name, goal, run in engines:
+        if args.only and args.only not in name.lower():
+            continue
         with tempfile.TemporaryDirectory(prefix="fedaid-bench-flower-") as out:
             start = time.perf_counter()
             try:
@@ -101,7 +112,9 @@ def main() -> None:
             result(name, None, "x", goal, False if goal == target else None, status=f"failed: {error}", **detail)
             continue
         ratio = seconds / inprocess_s
-        result(name, ratio, "x", goal, (ratio <= TARGET) if goal == target else None, flower_s=seconds, **detail)
+        extra = {"isolation": args.isolation} if name == DEPLOY else {}
+        result(name, ratio, "x", goal, (ratio <= TARGET) if goal == target else None, flower_s=seconds,
+               **extra, **detail)
 
 
 if __name__ == "__main__":
