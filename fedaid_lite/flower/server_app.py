@@ -35,7 +35,7 @@ def run_server(grid: Grid, cfg: Experiment, settings: RunnerSettings, *, hospita
         from ..data import load_hospitals  # the server's copy: evaluation data and the shared tokenizer
 
         hospitals = load_hospitals(cfg.data)
-    evalset = prepare_eval(hospitals, cfg.model)
+    evalset = prepare_eval(hospitals, cfg.model, split=cfg.fed.eval_split)
     model = build_model(cfg.model, len(hospitals.tokenizer), cfg.seed, image_size=hospitals.train[0].images.shape[-1])
     runtime = ClientRuntime(model, device, cfg)
     out = Path(settings.output_dir)
