@@ -72,6 +72,15 @@ class FigureSlot:
         self._shape = shape
 
 
+BIND_LAMBDAS = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
+"""λ_bind slider stops: log-spaced, since useful values span decades (README "Results": tuning)."""
+
+
+def bind_lambda_options(current: float) -> list[float]:
+    """The slider's stops, with the config's current value added when it is not one of them."""
+    return sorted(set(BIND_LAMBDAS) | {float(current)})
+
+
 def _slider(kind: type, description: str, value: float, **kw: Any) -> w.Widget:
     style = {"description_width": "110px"}
     return kind(value=value, description=description, continuous_update=False, style=style,
@@ -95,7 +104,8 @@ class Dashboard(w.VBox):
                                   else 100.0, base=10, min=-1.3, max=2, step=0.1, readout_format=".2f"),
             "image_shift": _slider(w.FloatSlider, "image shift", v["image_shift"], min=0, max=1, step=0.05),
             "report_shift": _slider(w.FloatSlider, "report shift", v["report_shift"], min=0, max=1, step=0.05),
-            "bind_lambda": _slider(w.FloatSlider, "λ_bind", v["bind_lambda"], min=0, max=5, step=0.1),
+            "bind_lambda": _slider(w.SelectionSlider, "λ_bind", v["bind_lambda"],
+                                   options=bind_lambda_options(v["bind_lambda"])),
             "dro_rho": _slider(w.FloatSlider, "ρ (DRO radius)", v["dro_rho"], min=0, max=5, step=0.1),
             "rounds": _slider(w.IntSlider, "rounds", v["rounds"], min=1, max=max(30, v["rounds"])),
         }

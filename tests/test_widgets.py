@@ -182,3 +182,10 @@ def test_stop_while_preparing_keeps_the_ideal_going_and_reset_cancels_it(tmp_pat
     c.reset()
     assert job.gate.is_set() and job.done.wait(60) and c.runs == {} and c.values["report_shift"] == \
         Experiment.tiny().data.report_shift
+
+
+def test_bind_lambda_slider_reaches_small_values_and_keeps_the_config_value():
+    # The tuned λ_bind is a few hundredths; a linear 0-5 slider could not select it.
+    from fedaid_lite.widgets import bind_lambda_options
+    assert {0.0, 0.01, 0.03, 1.0} <= set(bind_lambda_options(1.0))
+    assert 0.02 in bind_lambda_options(0.02) and bind_lambda_options(0.02) == sorted(bind_lambda_options(0.02))
