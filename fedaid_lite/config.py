@@ -90,7 +90,8 @@ class FedConfig:
     prox_mu: float = _f(0.01, "FedProx proximal weight mu", 0.0, 1e3)
     moon_mu: float = _f(1.0, "MOON model-contrastive weight mu", 0.0, 1e3)
     moon_temperature: float = _f(0.5, "MOON temperature", 1e-3, 10.0)
-    bind_lambda: float = _f(1.0, "FedAID binding weight lambda_bind; 0 = no binding", 0.0, 1e4)
+    bind_lambda: float = _f(0.03, "FedAID binding weight lambda_bind (tuned on validation data, README Results); "
+                            "0 = no binding", 0.0, 1e4)
     stage1_steps: int = _f(3, "FedAID stage-1 (alignment-only) steps; stage 2 gets local_steps - stage1_steps",
                            0, 100_000)
     two_stage: bool = _f(True, "FedAID: run stage 1 (frozen encoders) before stage 2; False = one stage")
