@@ -119,7 +119,7 @@ def plan(mode: str) -> list[Bench]:
         for nb in notebooks():
             benches.append(Bench("notebooks-class", "notebook_budget.py", [nb], [], 330, 330,
                                  adapt_notebook_budget(False)))
-        benches.append(Bench("learnability", "learnability.py", [], [], 600, 300, adapt_learnability))
+        benches.append(Bench("learnability", "learnability.py", [], [], 900, 300, adapt_learnability))
     return benches
 
 
