@@ -124,7 +124,8 @@ def node_data(cfg: Experiment, node_config: Mapping[str, Any], tokenizer_json: s
         parts = int(node_config.get("num-partitions", hospitals.num_sites))
         if parts != hospitals.num_sites or not 0 <= index < parts:
             raise ValueError(f"partition-id={index} num-partitions={parts}, but the data has {hospitals.num_sites} "
-                             f"sites: run one SuperNode per site (num-supernodes={hospitals.num_sites})")
+                             f"sites: run one SuperNode per site (num-supernodes={hospitals.num_sites}; for `flwr run`'s "
+                             f"simulation: --federation-config 'num-supernodes={hospitals.num_sites}')")
     tokenizer = hospitals.tokenizer
     if tokenizer_json:
         with tempfile.TemporaryDirectory() as tmp:

@@ -83,7 +83,8 @@ def offline_env(flwr_home: str | os.PathLike, base: Mapping[str, str] | None = N
 APP_DEFAULTS = {"fed.algorithm": "fedaid"}
 """flower_app/pyproject.toml's config = Experiment.tiny() with these overrides (a quick `flwr run` demo)."""
 
-APP_HEADER = """# The Flower app of fedaid-lite: `flwr run flower_app` (simulation) or `flwr run flower_app <connection>`.
+APP_HEADER = """# The Flower app of fedaid-lite: `flwr run flower_app <connection>`, or Flower's simulation with one SuperNode
+# per hospital: `flwr run flower_app local --federation-config 'num-supernodes=6'` (README "Across machines").
 # It has NO dependencies on purpose: `flwr run` would `uv sync` them and fetch a multi-GB CUDA torch.
 # The code is the installed `fedaid_lite` package (pip install -e ".[flower]" on every machine).
 # Every key below is overridable: flwr run flower_app --run-config 'fed.algorithm="fedavg" fed.rounds=5'.
