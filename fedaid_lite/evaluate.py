@@ -77,10 +77,10 @@ def prepare_eval(hospitals: Hospitals, model_cfg: ModelConfig, *, split: str = "
             texts += phrases
     prompt_ids, prompt_mask = tokenize(tok, texts, max_len)
     if split == "val":
-        if len(hospitals.pooled("val")) == 0:
+        global_set, site_sets = hospitals.pooled("val"), hospitals.val
+        if len(global_set) == 0:
             raise ValueError("evaluation on the validation split needs validation cases, but every site's val "
                              "split is empty: set data.val_fraction > 0 (e.g. 0.1)")
-        global_set, site_sets = hospitals.pooled("val"), hospitals.val
     else:
         global_set, site_sets = hospitals.global_test, hospitals.test
     return EvalSet(

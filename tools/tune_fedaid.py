@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from fedaid_lite.config import Experiment
-from fedaid_lite.experiments import run_compare
+from fedaid_lite.experiments import markdown_table, run_compare
 
 # The headline runs the class preset (README "Results"); tuning uses that budget, evaluating once at the end.
 HEADLINE_BUDGET = ("fed.eval_every=10",)
@@ -81,12 +81,10 @@ def tuning_table(results: list[tuple[str, list[dict]]]) -> str:
     """Markdown: one line per setting, best score first, metrics as mean over seeds."""
     lines = []
     for name, rows in results:
-        vals = {m: np.mean([float(r[m]) for r in rows]) for m in METRICS}
-        lines.append((np.mean([score(r) for r in rows]), name, vals))
-    lines.sort(key=lambda t: -t[0])
-    out = ["| setting | score | " + " | ".join(METRICS) + " |", "|---|---|" + "---|" * len(METRICS)]
-    out += [f"| {name} | {s:.3f} | " + " | ".join(f"{v[m]:.3f}" for m in METRICS) + " |" for s, name, v in lines]
-    return "\n".join(out) + "\n"
+        line = {"setting": name, "score": np.mean([score(r) for r in rows])}
+        lines.append(line | {m: np.mean([float(r[m]) for r in rows]) for m in METRICS})
+    lines.sort(key=lambda line: -line["score"])
+    return markdown_table([{k: v if k == "setting" else f"{v:.3f}" for k, v in line.items()} for line in lines])
 
 
 if __name__ == "__main__":
