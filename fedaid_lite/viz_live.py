@@ -400,9 +400,11 @@ class DashboardController:
             s, ideal = self.map_subset, (self.frame.image_xy, self.frame.text_xy)
             coords = {"ideal (centralized)": [ideal]}
             coords.update({label: [run.xy[-1] if run.xy else ideal] for label, run in self.runs.items()})
+            # a run not placed yet stands on the ideal's points: its title must not claim the ideal's numbers
+            placed = ["ideal (centralized)"] + [label for label, run in self.runs.items() if run.xy]
             bounds = self.frame.bounds()
         return alignment_map_xy(coords, bounds, s.reports, s.labels, s.sites, s.site_names,
-                                title="Live map: images (●), reports (◆), latest round", height=380)
+                                title="Live map: images (●), reports (◆), latest round", height=380, scores=placed)
 
     def _reference_note(self) -> str:
         job = self._run_job

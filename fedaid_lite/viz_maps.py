@@ -4,12 +4,15 @@ Each panel draws one model: circles are images, diamonds are their reports, and 
 joins each matched pair (the shorter the lines, the better the model aligns the two modalities).
 A dropdown recolours by finding, site or modality; a button hides the lines; with per-round
 embeddings a slider steps through the rounds (plotly frames), all in the axes of one `AlignmentFrame`.
+Each panel's title carries two numbers measured in the frame (`viz_frame.layout_scores`): finding
+purity of the 10 nearest map neighbours (with its chance value) and the matched-pair distance as a
+share of the random-pair distance; `map_scores` gives them per model as rows for a table or a print.
 """
 
 from __future__ import annotations
 
 import textwrap
-from typing import Mapping, Sequence, Union
+from typing import Any, Collection, Mapping, Sequence, Union
 
 import numpy as np
 import plotly.graph_objects as go
@@ -17,7 +20,8 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from .data.types import FINDINGS
-from .viz_frame import AlignmentFrame
+from .viz_frame import PURITY_K, AlignmentFrame, finding_purity_chance, layout_scores
+from .viz_plots import results_table
 
 Embeddings = tuple[np.ndarray, np.ndarray]
 """(image_emb, text_emb), (N, D) each, for the frame's N cases in the frame's order."""
@@ -26,6 +30,13 @@ PanelInput = Union[Embeddings, Sequence[Embeddings]]
 COLOR_MODES = ("finding", "site", "modality")
 MODALITY_COLORS = {"image": "#1f77b4", "report": "#d62728"}
 LINE_COLOR = "rgba(120,120,120,0.35)"
+SCORE_COLUMNS = ("model", "purity", "purity_image", "purity_report", "purity_chance", "pair_dist", "pair_ratio")
+SCORE_TITLES = {"purity": "finding purity@k (images+reports)", "purity_image": "purity: images",
+                "purity_report": "purity: reports", "purity_chance": "purity by chance",
+                "pair_dist": "pair distance (map units)", "pair_ratio": "pair distance ÷ random pairs"}
+SCORE_HELP = ("finding purity@{k}: share of a point's {k} nearest map neighbours (images and reports, not its own "
+              "partner) with exactly its finding set; chance {chance:.2f}. pairs: mean image–report line length "
+              "÷ that of random pairs (0 = each image on its report, 1 = no closer than chance)")
 
 
 def primary_findings(labels: np.ndarray) -> list[str]:
@@ -80,7 +91,7 @@ def alignment_map(frame: AlignmentFrame, panels: Mapping[str, PanelInput], repor
                   labels: np.ndarray, sites: np.ndarray, site_names: Sequence[str] | None = None, *,
                   color: str = "finding", lines: bool = True, round_labels: Sequence[int | str] | None = None,
                   title: str = "Images (●) and their reports (◆) in one fixed frame",
-                  height: int = 460) -> go.Figure:
+                  height: int = 460, scores: bool | Collection[str] = True, k: int = PURITY_K) -> go.Figure:
     """Side-by-side alignment maps in `frame`; a panel given a list of per-round embeddings gets a round slider."""
     if not panels:
         raise ValueError("alignment_map needs at least one panel: {'name': (image_emb, text_emb)}")
@@ -95,7 +106,48 @@ def alignment_map(frame: AlignmentFrame, panels: Mapping[str, PanelInput], repor
             raise ValueError(f"panel {name!r} has no embeddings")
         coords[name] = [frame.transform(img, txt) for img, txt in seq]
     return alignment_map_xy(coords, frame.bounds(), reports, labels, sites, site_names, color=color, lines=lines,
-                            round_labels=round_labels, title=title, height=height)
+                            round_labels=round_labels, title=title, height=height, scores=scores, k=k)
+
+
+def _panels(panels: Mapping[str, PanelInput]) -> dict[str, Embeddings]:
+    """{name: (image_emb, text_emb)}, the last round of a panel given per-round embeddings."""
+    return {name: value if _is_single(value) else list(value)[-1] for name, value in panels.items()}  # type: ignore
+
+
+def map_scores(frame: AlignmentFrame, panels: Mapping[str, PanelInput], labels: np.ndarray,
+               k: int = PURITY_K) -> list[dict[str, Any]]:
+    """One row per model ({'model', 'purity', ..., 'pair_ratio'}): `layout_scores` of its last layout in `frame`."""
+    if len(labels) != len(frame):
+        raise ValueError(f"labels have {len(labels)} rows; the frame has {len(frame)} cases: pass the frame's subset")
+    return [{"model": name, **layout_scores(*frame.transform(*emb), labels, k)}
+            for name, emb in _panels(panels).items()]
+
+
+def map_scores_table(rows: Sequence[Mapping[str, Any]], k: int = PURITY_K,
+                     title: str = "Numbers for the maps (measured in the frame)") -> go.Figure:
+    """A table figure of `map_scores` rows, its caption saying what each number means."""
+    chance = float(rows[0]["purity_chance"]) if rows else float("nan")
+    renamed = [{SCORE_TITLES.get(c, c).replace("@k", f"@{k}"): r.get(c) for c in SCORE_COLUMNS} for r in rows]
+    fig = results_table(renamed, title=title)
+    fig.add_annotation(text="<br>".join(textwrap.wrap(SCORE_HELP.format(k=k, chance=chance), 150)), showarrow=False,
+                       xref="paper", yref="paper", x=0, y=0, xanchor="left", yanchor="top", align="left",
+                       font=dict(size=11, color="#555"))
+    fig.update_layout(height=fig.layout.height + 40, margin=dict(b=50))
+    return fig
+
+
+def format_map_scores(rows: Sequence[Mapping[str, Any]], k: int = PURITY_K) -> str:
+    """`map_scores` rows as a fixed-width text table with a short legend (for `print` in a notebook)."""
+    cols = ((f"purity@{k}", "purity"), ("images", "purity_image"), ("reports", "purity_report"),
+            ("chance", "purity_chance"), ("pair dist", "pair_dist"), ("÷ random", "pair_ratio"))
+    width = max([len("model")] + [len(str(r["model"])) for r in rows])
+    head = "  ".join([f"{'model':<{width}}"] + [f"{title:>{max(len(title), 6)}}" for title, _ in cols])
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append("  ".join([f"{str(r['model']):<{width}}"]
+                               + [f"{float(r[key]):>{max(len(title), 6)}.3f}" for title, key in cols]))
+    chance = float(rows[0]["purity_chance"]) if rows else float("nan")
+    return "\n".join(lines + textwrap.wrap(SCORE_HELP.format(k=k, chance=chance), 100))
 
 
 def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]],
@@ -103,8 +155,12 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
                      labels: np.ndarray, sites: np.ndarray, site_names: Sequence[str] | None = None, *,
                      color: str = "finding", lines: bool = True, round_labels: Sequence[int | str] | None = None,
                      title: str = "Images (●) and their reports (◆) in one fixed frame",
-                     height: int = 460) -> go.Figure:
-    """`alignment_map` from coordinates already in a frame: {panel: [(image_xy, text_xy) per round]}."""
+                     height: int = 460, scores: bool | Collection[str] = True, k: int = PURITY_K) -> go.Figure:
+    """`alignment_map` from coordinates already in a frame: {panel: [(image_xy, text_xy) per round]}.
+
+    `scores`: True puts each panel's `layout_scores` under its title (per round with a slider), a
+    collection of panel names only under those (a panel whose points are stand-ins), False none.
+    """
     if color not in COLOR_MODES:
         raise ValueError(f"color={color!r}: choose one of {', '.join(COLOR_MODES)}")
     labels, sites = np.asarray(labels), np.asarray(sites)
@@ -112,15 +168,22 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
     site_labels = [names[int(s)] for s in sites]
     findings = primary_findings(labels)
     hover = _hover(reports, labels, site_labels)
-    coords = {k: list(v) for k, v in coords.items()}
+    coords = {name: list(v) for name, v in coords.items()}
     n_rounds = max(len(c) for c in coords.values())
     rounds = list(round_labels) if round_labels is not None else list(range(1, n_rounds + 1))
     if len(rounds) != n_rounds:
         raise ValueError(f"round_labels has {len(rounds)} entries for {n_rounds} rounds")
-    at = lambda name, k: coords[name][min(k, len(coords[name]) - 1)]  # noqa: E731
+    at = lambda name, r: coords[name][min(r, len(coords[name]) - 1)]  # noqa: E731
     last = n_rounds - 1
 
-    fig = make_subplots(rows=1, cols=len(coords), subplot_titles=list(coords), horizontal_spacing=0.03)
+    scored = set(coords) if scores is True else set(scores or ())
+    panel_title = lambda name, r: _panel_title(name, at(name, r), labels, k, name in scored)  # noqa: E731
+    fig = make_subplots(rows=1, cols=len(coords), subplot_titles=[panel_title(n, last) for n in coords],
+                        horizontal_spacing=0.03)
+    if scored:   # the title is short; hovering it says what the numbers mean
+        help_text = "<br>".join(textwrap.wrap(SCORE_HELP.format(k=k, chance=finding_purity_chance(labels)), 70))
+        for note, name in zip(fig.layout.annotations, coords):
+            note.hovertext = help_text if name in scored else None
     modes = {m: _colors(m, findings, site_labels, names) for m in COLOR_MODES}
     line_idx, point_idx, legend_idx = [], [], {m: [] for m in COLOR_MODES}
     point_modality: list[str] = []
@@ -168,8 +231,13 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
                   buttons=[dict(label="pair lines on", method="restyle", args=[{"visible": True}, line_idx]),
                            dict(label="off", method="restyle", args=[{"visible": False}, line_idx])])]
     if n_rounds > 1:
+        titles = [note.to_plotly_json() for note in fig.layout.annotations]
+        # a frame's layout replaces the whole annotation list, so each carries every panel title
         fig.frames = [go.Frame(name=str(r), traces=_frame_traces(line_idx, point_idx),
-                               data=_frame_data(coords, at, k)) for k, r in enumerate(rounds)]
+                               data=_frame_data(coords, at, i),
+                               layout=dict(annotations=[{**t, "text": panel_title(n, i)}
+                                                        for t, n in zip(titles, coords)]))
+                      for i, r in enumerate(rounds)]
         step_args = lambda r: [[str(r)], dict(mode="immediate", frame=dict(duration=0, redraw=False),  # noqa: E731
                                               transition=dict(duration=0))]
         fig.update_layout(sliders=[dict(active=last, currentvalue=dict(prefix="round "), pad=dict(t=30),
@@ -183,6 +251,15 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
                       template="plotly_white", updatemenus=menus, margin=dict(t=120, l=20, r=20, b=bottom),
                       legend=dict(itemsizing="constant"), hoverlabel=dict(align="left"))
     return fig
+
+
+def _panel_title(name: str, xy: tuple[np.ndarray, np.ndarray], labels: np.ndarray, k: int, scored: bool) -> str:
+    """A panel's title: its name and, when scored, finding purity (with chance) and the pair-distance ratio."""
+    if not scored:
+        return name
+    s = layout_scores(*xy, labels, k)
+    return (f"{name}<br><span style='font-size:11px;color:#555'>purity@{k} {s['purity']:.2f} "
+            f"(chance {s['purity_chance']:.2f}) · pairs {s['pair_ratio']:.2f}× random</span>")
 
 
 def _frame_traces(line_idx: list[int], point_idx: list[int]) -> list[int]:

@@ -1,5 +1,8 @@
 """`report.html` of `fedaid-lite compare`: the table, the curves and the alignment maps in one offline file.
 
+Each map comes with a small table of the numbers measured in its frame (finding purity of the map
+neighbours and the image–report pair distance, per model), so a reader can check the eye against them.
+
 plotly.js is inlined once (the first figure carries it, the rest reuse it), so the report opens
 without a network connection. Maps need the saved models (`runs/<run>/model`) and rebuild the
 hospitals from each run's config; when that is not possible the report says why and keeps the rest.
@@ -17,7 +20,7 @@ import plotly.graph_objects as go
 from .experiments import CompareResult, summarize
 from .history import atomic_write_text
 from .viz_frame import AlignmentFrame, frame_subset
-from .viz_maps import alignment_map
+from .viz_maps import alignment_map, map_scores, map_scores_table
 from .viz_plots import dro_weights, metric_curves, results_table
 
 MAP_ORDER = ("centralized", "fedavg", "fedprox", "moon", "fedaid")
@@ -48,13 +51,15 @@ def _maps(out: Path, result: CompareResult, points: int, max_settings: int) -> l
             parts.append((heading, "no saved models under runs/: maps need `runs/<run>/model`"))
             continue
         try:
-            parts.append((heading, _map_for(out, result, chosen, points)))
+            fig, table = _map_for(out, result, chosen, points)
+            parts += [(heading, fig), (f"Numbers for these maps, label skew {skew}, seed {seed}", table)]
         except Exception as err:  # noqa: BLE001 - a map that cannot be drawn must not lose the report
             parts.append((heading, f"could not draw the maps ({type(err).__name__}: {err})"))
     return parts
 
 
-def _map_for(out: Path, result: CompareResult, rows: list[dict[str, Any]], points: int) -> go.Figure:
+def _map_for(out: Path, result: CompareResult, rows: list[dict[str, Any]], points: int) -> tuple[go.Figure, go.Figure]:
+    """The maps of `rows`' saved models in one frame, and the table of `map_scores` measured in it."""
     import torch
 
     from .config import Experiment
@@ -76,8 +81,8 @@ def _map_for(out: Path, result: CompareResult, rows: list[dict[str, Any]], point
     frame = AlignmentFrame.fit(*first, seed=0)
     title = (f"Images (●) and reports (◆) in the frame of {next(iter(panels))}"
              + ("" if rows[0]["algorithm"] == "centralized" else " (no centralized run: not the ideal)"))
-    return alignment_map(frame, panels, subset.reports, subset.labels, subset.sites, subset.site_names,
-                         title=title)
+    fig = alignment_map(frame, panels, subset.reports, subset.labels, subset.sites, subset.site_names, title=title)
+    return fig, map_scores_table(map_scores(frame, panels, subset.labels), title="")
 
 
 def write_report(out_dir: str | Path, result: CompareResult, *, maps: bool = True, map_points: int = 200,

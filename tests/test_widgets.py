@@ -61,7 +61,9 @@ def test_train_fills_the_live_plots(trained):
         assert all("dist_to_ref" in r["metrics"] for r in run.history.records) and len(run.xy) == 2
     assert c.reference_ready and "ready" in trained.reference.value
     live_map = trained.map.figure
-    assert [a.text for a in live_map.layout.annotations] == ["ideal (centralized)", "FedAvg", "FedAID"]
+    titles = [a.text for a in live_map.layout.annotations]
+    assert [t.split("<br>")[0] for t in titles] == ["ideal (centralized)", "FedAvg", "FedAID"]
+    assert all("purity@10" in t and "× random" in t for t in titles)   # this round's numbers beside the map
     assert c.first_update_seconds is not None and not trained.train_button.disabled
 
 
