@@ -1,4 +1,4 @@
-"""The `fedaid-lite` command: info, data make/show, run, compare, sweep.
+"""The `fedaid-lite` command: info, data make/show, pretrain, run, compare, sweep.
 
 Every subcommand takes `--set key=value` overrides (dotted config keys, see `fedaid-lite info --keys`).
 A bad input exits with status 2 and one line naming the problem; no traceback.
@@ -67,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     show = dsub.add_parser("show", help="per-site counts, prevalences and three example reports")
     show.add_argument("path", help="a folder holding manifest.csv, or the manifest itself")
     show.set_defaults(handler=_data_show)
+
+    pre = sub.add_parser("pretrain", help="pretrain the two towers on the public corpus (what "
+                                          "data_samples/pretrained/ ships; model.init=pretrained loads it)")
+    where = pre.add_mutually_exclusive_group(required=True)
+    where.add_argument("--out", help="output folder for towers.safetensors, vocab.json, pretrained.json")
+    where.add_argument("--shipped", action="store_true", help="regenerate data_samples/pretrained/ (both presets "
+                                                              "and SHA256SUMS), byte for byte")
+    _common(pre, data_only=True)
+    pre.set_defaults(handler=_pretrain)
 
     run = sub.add_parser("run", help="train one algorithm and evaluate it")
     run.add_argument("--algorithm", required=True, choices=ALGORITHMS)
@@ -167,6 +176,20 @@ def _data_show(args: argparse.Namespace) -> int:
 
     hospitals = load_manifest(_manifest_path(args.path))
     print(format_summary(heterogeneity_summary(hospitals), hospitals))
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from .pretrain import pretrain, pretrain_shipped
+
+    say = (lambda msg: print(msg, file=sys.stderr))
+    if args.shipped:
+        if args.overrides or args.preset != "default":
+            raise ValueError("--shipped regenerates the shipped presets as they are; drop --set/--preset, or use --out")
+        print(f"wrote {pretrain_shipped(log=say)}")
+        return 0
+    out = pretrain(_experiment(args), args.out, log=say)
+    print(f"wrote {out}; use it with --set model.pretrained={out}")
     return 0
 
 

@@ -64,6 +64,10 @@ class ModelConfig:
     dropout: float = _f(0.0, "dropout in the transformer layers (0 keeps runs bit-reproducible)", 0.0, 0.9)
     logit_scale_init: float = _f(math.log(1 / 0.07), "initial log logit scale, log(1/temperature)", 0.0, 10.0)
     logit_scale_max: float = _f(math.log(100.0), "log logit scale is clamped to at most this", 0.0, 10.0)
+    init: str = _f("pretrained", "towers start from the public-corpus pretraining (pretrained) or at random (scratch)",
+                   choices=("pretrained", "scratch"))
+    pretrained: str = _f("", "folder of pretrained towers (fedaid-lite pretrain --out DIR); '' = the shipped "
+                         "data_samples/pretrained/<preset> matching the architecture")
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from .data import zero_shot_prompts
 from .data.tensors import PairedTensors, images_to_tensor, to_tensors, tokenize
 from .data.types import FINDINGS, Hospitals
 from .metrics import (alignment, diag_cos, instance_retrieval, linear_cka, mean_sq_distance, modality_gap,
-                      semantic_retrieval, uniformity, zero_shot_auroc)
+                      same_site_chance, same_site_share, semantic_retrieval, uniformity, within_site_recall,
+                      zero_shot_auroc)
 from .model import DualEncoder
 from .probes import chance_accuracy, fit_linear_probes, probe_auroc, site_probe_accuracy
 from .train import embed, embed_images, embed_texts
@@ -151,6 +152,13 @@ def _summarise(emb: Mapping[str, Any], evalset: EvalSet, prompt_emb: np.ndarray,
         finite = values[np.isfinite(values)]
         worst = (finite.max() if key in LOWER_IS_BETTER else finite.min()) if len(finite) else np.nan
         out[f"worst_site_{key}"] = float(worst)
+    # Shortcut vs alignment, on the global set (every site in one gallery): how many of an image's top-5
+    # reports come from its own hospital, and R@5 when the gallery is only its own hospital's reports.
+    g, gdata = emb["global"], evalset.global_test
+    g_sites = gdata.sites.numpy()
+    out["same_site_top5"] = same_site_share(g["image"], g["text"], g_sites)
+    out["same_site_top5_chance"] = same_site_chance(g_sites)
+    out["within_site_i2t_r5"] = within_site_recall(g["image"], g["text"], gdata.text_ids.numpy(), g_sites)
     site_img = np.concatenate([e["image"] for e in emb["sites"]])
     sites = torch.cat([t.sites for t in evalset.site_tests]).numpy()
     out["site_probe_acc"] = site_probe_accuracy(site_img, sites, seed=evalset.seed)

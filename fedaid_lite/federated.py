@@ -27,7 +27,8 @@ from .config import Experiment
 from .data.tensors import PairedTensors, to_tensors
 from .data.types import Hospitals, PairedData
 from .history import History
-from .model import build_model, save_model
+from .model import save_model
+from .pretrain import check_checkpoint, init_model
 from .train import NonFiniteLossError, configure_threads, resolve_device
 
 RUNTIME_ONLY = ("fed.rounds", "fed.eval_every", "train.device", "train.threads")
@@ -103,6 +104,7 @@ def run_federated(cfg: Experiment, on_round: Callable[[dict[str, Any]], None] | 
 
     configure_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device) if device is None else torch.device(device)
+    check_checkpoint(cfg.model)          # a missing or mismatched checkpoint fails before any data work
     if hospitals is None:
         from .data import load_hospitals  # the data package's front door; tests pass hospitals directly
 
@@ -111,7 +113,7 @@ def run_federated(cfg: Experiment, on_round: Callable[[dict[str, Any]], None] | 
     num_clients = hospitals.num_sites
     algo = make_algorithm(cfg, num_clients)
     fed = build_federation(cfg, hospitals, pooled=algo.pooled)
-    model = build_model(cfg.model, len(hospitals.tokenizer), cfg.seed, image_size=hospitals.train[0].images.shape[-1])
+    model = init_model(cfg, hospitals.tokenizer, image_size=hospitals.train[0].images.shape[-1])
     runtime = ClientRuntime(model, device, cfg, stop)
 
     ckpt = load_checkpoint(checkpoint_dir, device) if checkpoint_dir is not None else None

@@ -161,3 +161,36 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     y = np.asarray(y, np.float64) - np.mean(y, axis=0)
     denom = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
     return float(np.linalg.norm(y.T @ x) ** 2 / denom) if denom > 0 else float("nan")
+
+
+def same_site_share(image_emb: np.ndarray, text_emb: np.ndarray, sites: np.ndarray, k: int = 5) -> float:
+    """Share of each image's top-k retrieved reports that come from the image's own site (mean over queries).
+
+    Compare with `same_site_chance`: far above it, the model matches images to reports by hospital
+    (scanner look, report template) rather than by content, a shortcut that instance R@k rewards.
+    """
+    sim, sites = similarity(image_emb, text_emb), np.asarray(sites)
+    if sim.shape[0] == 0:
+        return float("nan")
+    top = np.argsort(-sim, axis=1, kind="stable")[:, :min(k, sim.shape[1])]      # (N, k)
+    return float((sites[top] == sites[:, None]).mean())
+
+
+def same_site_chance(sites: np.ndarray) -> float:
+    """The `same_site_share` of a model that ignores the site: the mean share of a query's site in the gallery."""
+    _, codes, counts = np.unique(np.asarray(sites), return_inverse=True, return_counts=True)
+    return float(np.mean(counts[codes] / len(codes))) if len(codes) else float("nan")
+
+
+def within_site_recall(image_emb: np.ndarray, text_emb: np.ndarray, text_ids: np.ndarray, sites: np.ndarray,
+                       k: int = 5) -> float:
+    """Image->text R@k with each query's gallery restricted to its own site's reports (mean over queries).
+
+    The site cue cannot help here: every candidate comes from the same hospital, so only content matches.
+    """
+    sim, rel, sites = similarity(image_emb, text_emb), same_text(text_ids), np.asarray(sites)
+    hits = []
+    for s in np.unique(sites):
+        ix = np.flatnonzero(sites == s)
+        hits.append(first_hit_ranks(sim[np.ix_(ix, ix)], rel[np.ix_(ix, ix)]) < k)
+    return float(np.concatenate(hits).mean()) if hits else float("nan")

@@ -90,7 +90,7 @@ def write_dataset(cfg: DataConfig, out_dir: str | Path) -> Path:
     (out / "meta.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
     (out / "README.md").write_text(readme_text(cfg, info, len(cases)))
     (out / "LICENSE").write_text(LICENSE_TEXT)
-    _write_sums(out)
+    write_sums(out)
     return manifest
 
 
@@ -101,7 +101,8 @@ def _versions() -> dict[str, str]:
             "tokenizers": tokenizers.__version__}
 
 
-def _write_sums(out: Path) -> None:
+def write_sums(out: Path) -> None:
+    """Write `out/SHA256SUMS` over every file below `out`."""
     files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "SHA256SUMS")
     lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(out).as_posix()}" for p in files]
     (out / "SHA256SUMS").write_text("\n".join(lines) + "\n")

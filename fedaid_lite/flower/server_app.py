@@ -18,7 +18,7 @@ from ..config import Experiment
 from ..data.types import Hospitals
 from ..federated import evaluate_states, finish_run
 from ..history import History, atomic_write_text
-from ..model import build_model
+from ..pretrain import init_model
 from ..train import configure_threads, resolve_device
 from .settings import RunnerSettings, split_run_config
 from .strategy import AlgorithmStrategy
@@ -36,7 +36,7 @@ def run_server(grid: Grid, cfg: Experiment, settings: RunnerSettings, *, hospita
 
         hospitals = load_hospitals(cfg.data)
     evalset = prepare_eval(hospitals, cfg.model, split=cfg.fed.eval_split)
-    model = build_model(cfg.model, len(hospitals.tokenizer), cfg.seed, image_size=hospitals.train[0].images.shape[-1])
+    model = init_model(cfg, hospitals.tokenizer, image_size=hospitals.train[0].images.shape[-1])
     runtime = ClientRuntime(model, device, cfg)
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
