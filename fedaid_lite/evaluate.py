@@ -25,8 +25,8 @@ from .data import zero_shot_prompts
 from .data.tensors import PairedTensors, images_to_tensor, to_tensors, tokenize
 from .data.types import FINDINGS, Hospitals
 from .metrics import (alignment, diag_cos, instance_retrieval, linear_cka, mean_sq_distance, modality_gap,
-                      same_site_chance, same_site_share, semantic_retrieval, uniformity, within_site_recall,
-                      zero_shot_auroc)
+                      same_site_chance, same_site_share, semantic_chance, semantic_retrieval, uniformity,
+                      within_site_recall, zero_shot_auroc)
 from .model import DualEncoder
 from .probes import chance_accuracy, fit_linear_probes, probe_auroc, site_probe_accuracy
 from .train import embed, embed_images, embed_texts
@@ -109,6 +109,7 @@ def _set_metrics(emb: Mapping[str, np.ndarray], data: PairedTensors, prompt_emb:
     out = instance_retrieval(image_emb, text_emb, data.text_ids.numpy())
     sem = semantic_retrieval(image_emb, text_emb, labels, ks=(5,))
     out.update({k: sem[k] for k in ("sem_i2t_p5", "sem_t2i_p5", "sem_i2t_r5", "sem_t2i_r5")})
+    out["sem_p5"] = (sem["sem_i2t_p5"] + sem["sem_t2i_p5"]) / 2     # the headline's primary metric (README)
     for key, (pos, neg) in {"zeroshot_auroc": ("positive", "negative"),
                             "zeroshot_auroc_heldout": ("positive_heldout", "negative_heldout")}.items():
         ens = {f: (prompt_emb[ix[pos]], prompt_emb[ix[neg]]) for f, ix in evalset.prompt_index.items()
@@ -156,6 +157,8 @@ def _summarise(emb: Mapping[str, Any], evalset: EvalSet, prompt_emb: np.ndarray,
     # reports come from its own hospital, and R@5 when the gallery is only its own hospital's reports.
     g, gdata = emb["global"], evalset.global_test
     g_sites = gdata.sites.numpy()
+    out["sem_p5_chance"] = semantic_chance(gdata.labels.numpy())
+    out["i2t_r5_chance"] = min(5, len(gdata)) / max(len(gdata), 1)
     out["same_site_top5"] = same_site_share(g["image"], g["text"], g_sites)
     out["same_site_top5_chance"] = same_site_chance(g_sites)
     out["within_site_i2t_r5"] = within_site_recall(g["image"], g["text"], gdata.text_ids.numpy(), g_sites)

@@ -80,6 +80,12 @@ def semantic_retrieval(image_emb: np.ndarray, text_emb: np.ndarray, labels: np.n
     return out
 
 
+def semantic_chance(labels: np.ndarray) -> float:
+    """Semantic P@k of a model that ranks at random: the mean share of the gallery with the query's finding set."""
+    rel = same_findings(labels, labels)
+    return float(rel.mean()) if len(rel) else float("nan")
+
+
 def zero_shot_scores(image_emb: np.ndarray, positive_emb: np.ndarray, negative_emb: np.ndarray) -> np.ndarray:
     """(N,) cos(image, mean positive prompt) - cos(image, mean negative prompt)."""
     def cos_to_mean(prompts: np.ndarray) -> np.ndarray:

@@ -10,7 +10,7 @@ HEAVY_UI = {"umap", "plotly", "ipywidgets", "flwr", "IPython", "anywidget", "pap
 ONLY_IN = {"umap": {"viz.py", "viz_"}, "ipywidgets": {"widgets.py"}, "flwr": {"flower/"},
            "plotly": {"viz.py", "viz_", "widgets.py"}}
 CORE = {"config", "data", "model", "losses", "dro", "metrics", "train", "algorithms", "federated",
-        "history", "evaluate", "fedaid", "protocol", "checkpoint", "probes", "ideal"}
+        "history", "evaluate", "fedaid", "protocol", "checkpoint", "probes", "ideal", "pretrain"}
 UPPER = {"viz", "widgets", "cli", "flower", "experiments", "sweep"}
 
 
