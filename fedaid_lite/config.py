@@ -42,7 +42,9 @@ class DataConfig:
                            1e-3, INF)
     image_shift: float = _f(1.0, "strength of per-site scanner differences; 0 = all sites share one scanner",
                             0.0, 1.0)
-    report_shift: float = _f(1.0, "strength of per-site report styles; 0 = all sites share one style", 0.0, 1.0)
+    report_shift: float = _f(0.0, "strength of per-site report styles; 0 = all sites share one style (the default: "
+                             "with scanner and report style both per site, pooled training matches pairs by "
+                             "hospital instead of by findings; README, Results)", 0.0, 1.0)
     quantity_skew: float = _f(0.0, "how unequal site sizes are; 0 = equal sizes", 0.0, 1.0)
     difficulty: float = _f(1.0, "scales how faint findings are; >1 harder, <1 easier", 0.1, 5.0)
     val_fraction: float = _f(0.1, "share of each site's patients held out for validation", 0.0, 0.5)
