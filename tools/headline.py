@@ -1,0 +1,109 @@
+"""The README headline: ideal vs FedAvg vs FedAID (and FedAID's ablations) at the headline skew and IID, over seeds.
+
+Runs `fedaid-lite compare`'s grid (`run_compare`: resumable, one folder per run) and writes `OUT/headline.md`:
+the metric table (mean ± std over seeds) and the pre-registered claims as paired differences with 95 %
+intervals over seeds (fedaid_lite/stats.py). The primary metric, the skew and the targets are fixed
+below, before the grid is run; `--analyse` re-reads OUT/results.csv without training.
+
+    python tools/headline.py --out runs/headline                       # test split, seeds 0-4 (README Results)
+    python tools/headline.py --out runs/headline-data1 --set data.seed=1 --algorithms centralized fedavg fedaid
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+from fedaid_lite.config import Experiment, parse_assignments
+from fedaid_lite.experiments import markdown_table, run_compare, summarize
+from fedaid_lite.stats import difference, paired, ratio
+
+PRIMARY = "sem_p5"
+"""Semantic P@5, both directions: share of the top-5 retrieved items whose finding set equals the query's."""
+SKEW, CONTROL = "0.1", "iid"
+TABLE_METRICS = ("sem_p5", "zeroshot_auroc", "linprobe_auroc_10", "i2t_r5", "worst_site_sem_p5", "dist_to_ref",
+                 "within_site_i2t_r5", "same_site_top5")
+TARGETS = {"harm": 0.25, "recovery": 0.50}
+ABLATIONS = ("fedaid-nodro", "fedaid-nobind", "fedaid-onestage")
+
+
+def claims(rows: list[dict]) -> str:
+    """Markdown: the ideal's quality and each pre-registered claim, with paired 95 % intervals over seeds."""
+    def mean_of(algo: str, skew: str, metric: str) -> float:
+        v = [float(r[metric]) for r in rows if r["algorithm"] == algo and str(r["label_skew"]) == skew]
+        return sum(v) / len(v) if v else float("nan")
+
+    lines = ["| claim | measured | target | met |", "|---|---|---|---|"]
+
+    def add(name: str, measured: str, target: str, met: bool | None) -> None:
+        lines.append(f"| {name} | {measured} | {target} | {'–' if met is None else ('yes' if met else 'no')} |")
+
+    zs, lp = mean_of("centralized", SKEW, "zeroshot_auroc"), mean_of("centralized", SKEW, "linprobe_auroc_10")
+    r5, r5c = mean_of("centralized", SKEW, "i2t_r5"), mean_of("centralized", SKEW, "i2t_r5_chance")
+    same, same_c = mean_of("centralized", SKEW, "same_site_top5"), mean_of("centralized", SKEW, "same_site_top5_chance")
+    add("ideal: zero-shot AUROC", f"{zs:.3f}", "≥ 0.80", zs >= 0.80)
+    add("ideal: 10 % linear probe AUROC", f"{lp:.3f}", "≥ 0.85", lp >= 0.85)
+    add("ideal: i2t R@5 / chance", f"{r5:.3f} / {r5c:.3f} = {r5 / r5c:.1f}×", "≥ 10×", r5 / r5c >= 10)
+    add("ideal: same-hospital share of top-5", f"{same:.3f} (chance {same_c:.3f})", "near chance", None)
+    chance = mean_of("fedavg", CONTROL, f"{PRIMARY}_chance")
+    harm = difference(rows, ("fedavg", CONTROL), ("fedavg", SKEW), PRIMARY)
+    above = paired([v - chance for v in _values(rows, "fedavg", CONTROL, PRIMARY)])
+    share = ratio(harm, above)
+    add(f"heterogeneity hurts: FedAvg IID − FedAvg α={SKEW} ({PRIMARY})", f"{harm} = {share:.0%} of above-chance "
+        f"(chance {chance:.3f})", f"≥ {TARGETS['harm']:.0%}, interval > 0",
+        share >= TARGETS["harm"] and harm.excludes_zero() and harm.mean > 0)
+    gain = difference(rows, ("fedaid", SKEW), ("fedavg", SKEW), PRIMARY)
+    rec = ratio(gain, harm)
+    add(f"FedAID binds it back: FedAID − FedAvg at α={SKEW} ({PRIMARY})", f"{gain} = {rec:.0%} of the loss",
+        f"≥ {TARGETS['recovery']:.0%}, interval > 0", rec >= TARGETS["recovery"] and gain.excludes_zero() and gain.mean > 0)
+    worst = difference(rows, ("fedaid", SKEW), ("fedavg", SKEW), f"worst_site_{PRIMARY}")
+    add(f"worst hospital: FedAID − FedAvg at α={SKEW}", str(worst), "> 0", worst.mean > 0)
+    dist = difference(rows, ("fedaid", SKEW), ("fedavg", SKEW), "dist_to_ref")
+    add(f"distance to the ideal: FedAID − FedAvg at α={SKEW}", str(dist), "< 0", dist.mean < 0)
+    iid = difference(rows, ("fedaid", CONTROL), ("fedavg", CONTROL), PRIMARY)
+    add("no harm at IID: FedAID − FedAvg (IID)", str(iid), "interval includes 0 or > 0", not (iid.hi < 0))
+    for ab in ABLATIONS:
+        if any(r["algorithm"] == ab for r in rows):
+            d = difference(rows, (ab, SKEW), ("fedaid", SKEW), PRIMARY)
+            add(f"ablation: {ab} − FedAID at α={SKEW}", str(d), "(which piece matters)", None)
+    seeds = sorted({int(r["seed"]) for r in rows})
+    return (f"Primary metric `{PRIMARY}`; paired differences over seeds {seeds}: mean [95 % interval].\n\n"
+            + "\n".join(lines) + "\n")
+
+
+def _values(rows: list[dict], algo: str, skew: str, metric: str) -> list[float]:
+    return [float(r[metric]) for r in rows if r["algorithm"] == algo and str(r["label_skew"]) == skew]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--algorithms", nargs="+", default=["centralized", "fedavg", "fedaid", *ABLATIONS])
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--analyse", action="store_true", help="only re-read OUT/results.csv and write headline.md")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    command = "python tools/headline.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    if not args.analyse:
+        try:
+            base = Experiment.default().override(parse_assignments(args.set))
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        run_compare(base, out, args.algorithms, [float(SKEW), float("inf")], args.seeds, jobs=args.jobs,
+                    progress=False)
+    with open(out / "results.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    table = markdown_table(summarize(rows, TABLE_METRICS))
+    text = f"Command: `{command}`\n\n{table}\n{claims(rows)}"
+    (out / "headline.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
