@@ -218,7 +218,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from .experiments import DEFAULT_ALGORITHMS, HEADLINE_ALGORITHMS, markdown_table, run_compare, summarize
+    from .experiments import (DEFAULT_ALGORITHMS, HEADLINE_ALGORITHMS, chance_line, markdown_table, run_compare,
+                              summarize)
     from .train import configure_threads
 
     cfg = _experiment(args)
@@ -237,6 +238,7 @@ def _compare(args: argparse.Namespace) -> int:
     result = run_compare(cfg, args.out, algorithms=algorithms, label_skews=skews or None, seeds=args.seeds,
                          on_run=announce, progress=not args.quiet and args.jobs == 1, jobs=args.jobs)
     print(markdown_table(summarize(result.rows)))
+    print(chance_line(result.rows))
     report = _write_report(Path(args.out), result)
     print(f"results: {result.files['results.csv']}  (also results.json, summary.md)")
     if report:

@@ -36,9 +36,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
 DEFAULT_ALGORITHMS = ("centralized", "fedavg", "fedaid")
 HEADLINE_ALGORITHMS = tuple(VARIANTS)
 
-SUMMARY_METRICS = ("i2t_r5", "t2i_r5", "zeroshot_auroc", "linprobe_auroc_10", "diag_cos",
-                   "modality_gap", "dist_to_ref", "cka_to_ref", "worst_site_i2t_r5")
-"""Columns of the printed summary (every metric is in results.csv)."""
+SUMMARY_METRICS = ("sem_p5", "zeroshot_auroc", "linprobe_auroc_10", "i2t_r5", "worst_site_sem_p5", "dist_to_ref",
+                   "same_site_top5", "within_site_i2t_r5")
+"""Columns of the printed summary (every metric is in results.csv); `sem_p5` is the headline's primary metric."""
+CHANCE_METRICS = ("sem_p5_chance", "i2t_r5_chance", "same_site_top5_chance")
 
 
 @dataclass
@@ -167,6 +168,16 @@ def summarize(rows: Sequence[dict[str, Any]], metrics: Sequence[str] = SUMMARY_M
     return table
 
 
+def chance_line(rows: Sequence[dict[str, Any]]) -> str:
+    """"Chance: sem_p5 0.108, ..." for the held-out set of `rows` (what a model that ranks at random scores)."""
+    parts = []
+    for key in CHANCE_METRICS:
+        values = [float(r[key]) for r in rows if r.get(key) is not None and not _isnan(r[key])]
+        if values:
+            parts.append(f"{key.removesuffix('_chance')} {np.mean(values):.3f}")
+    return ("Chance (a model that ranks at random): " + ", ".join(parts)) if parts else ""
+
+
 def markdown_table(table: Sequence[dict[str, str]]) -> str:
     """A GitHub-flavoured markdown table of `summarize`'s output."""
     if not table:
@@ -192,7 +203,7 @@ def _write_tables(out: Path, result: CompareResult) -> None:
     (out / "results.json.tmp").replace(out / "results.json")
     note = ("Metrics on the validation split (fed.eval_split=val), for tuning; not test results.\n\n"
             if any(r.get("eval_split") == "val" for r in rows) else "")
-    (out / "summary.md").write_text(note + markdown_table(summarize(rows)))
+    (out / "summary.md").write_text(note + markdown_table(summarize(rows)) + "\n" + chance_line(rows) + "\n")
 
 
 def _fmt(skew: float) -> str:

@@ -17,14 +17,16 @@ from plotly.subplots import make_subplots
 from .data.types import FINDINGS, Hospitals
 from .history import History
 
-CURVE_METRICS = ("i2t_r5", "t2i_r5", "diag_cos", "dist_to_ref", "zeroshot_auroc", "worst_site_i2t_r5")
+CURVE_METRICS = ("sem_p5", "zeroshot_auroc", "i2t_r5", "dist_to_ref", "diag_cos", "worst_site_sem_p5")
 METRIC_TITLES = {
     "i2t_r5": "image→text R@5", "t2i_r5": "text→image R@5", "diag_cos": "matched-pair cosine",
     "dist_to_ref": "distance to ideal", "cka_to_ref": "CKA to ideal", "zeroshot_auroc": "zero-shot AUROC",
     "worst_site_i2t_r5": "worst-site i2t R@5", "modality_gap": "modality gap", "loss": "held-out loss (mean)",
-    "linprobe_auroc_10": "linear probe AUROC (10%)",
+    "linprobe_auroc_10": "linear probe AUROC (10%)", "sem_p5": "semantic P@5 (same findings)",
+    "worst_site_sem_p5": "worst-hospital semantic P@5", "same_site_top5": "same-hospital share of top-5",
+    "within_site_i2t_r5": "within-hospital i2t R@5",
 }
-LIVE_METRICS = (("loss", "held-out loss"), ("i2t_r5", "image→text R@5"), ("diag_cos", "matched-pair cosine"),
+LIVE_METRICS = (("loss", "held-out loss"), ("sem_p5", "semantic P@5"), ("i2t_r5", "image→text R@5"),
                 ("dist_to_ref", "distance to ideal"))
 _WORD = re.compile(r"[a-z]+")
 
