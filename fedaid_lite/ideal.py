@@ -24,9 +24,10 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import torch
 
-from .config import Experiment
+from .config import Experiment, ModelConfig
 from .evaluate import EvalSet, reference_embeddings
 from .metrics import linear_cka, mean_sq_distance
+from .pretrain import META_FILE, checkpoint_path
 
 CACHE_FORMAT = 1
 CACHE_ENV = "FEDAID_LITE_CACHE"
@@ -40,13 +41,23 @@ def ideal_config(cfg: Experiment) -> Experiment:
 
 
 def reference_key(cfg: Experiment) -> str:
-    """Hex digest of what determines the ideal's embeddings: the whole config, this package's code, torch, numpy."""
+    """Hex digest of what determines the ideal's embeddings: config, this package's code, torch, numpy, towers."""
     code = hashlib.sha256()
     for path in sorted(PKG.rglob("*.py")):       # any code change may change the numbers: a new key
         code.update(path.relative_to(PKG).as_posix().encode() + b"\0" + path.read_bytes())
     parts = {"format": CACHE_FORMAT, "config": ideal_config(cfg).to_dict(), "code": code.hexdigest(),
-             "torch": torch.__version__, "numpy": np.__version__}
+             "torch": torch.__version__, "numpy": np.__version__, "towers": towers_digest(cfg.model)}
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+
+def towers_digest(model: ModelConfig) -> str | None:
+    """The sha256 of the pretrained towers the run starts from (None for scratch or a missing checkpoint)."""
+    if model.init != "pretrained":
+        return None
+    try:
+        return json.loads((checkpoint_path(model) / META_FILE).read_text()).get("weights_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def default_cache_dir() -> Path:

@@ -69,26 +69,30 @@ def test_worst_site_is_min_or_max_by_direction(setup):
     assert {"align", "modality_gap", "dist_to_ref"} <= LOWER_IS_BETTER
 
 
-def test_centralized_tiny_run_beats_chance():
-    # The whole point: a short centralized run on the real tiny data retrieves well above chance.
-    # (lr 1e-3 and 160 steps: on the tiny preset's 60 global test cases 96 steps reach only ~1.8x chance
-    # since the data were made harder to learn (data/presets.py); 160 steps reach 2.0x i2t, 2.6x t2i.)
+def test_centralized_tiny_run_beats_chance_and_pretrained_towers_beat_scratch():
+    # The whole point: a short centralized run on the real tiny data retrieves well above chance, and
+    # starting from the shipped pretrained towers (the default) learns more in the same 160 steps than
+    # starting at random (measured: i2t R@5 0.28 vs 0.10, semantic P@5 0.25 vs 0.12, probe 0.84 vs 0.65).
     from fedaid_lite.data import make_hospitals
+    from fedaid_lite.data.tensors import to_tensors
+    from fedaid_lite.pretrain import init_model
     torch.set_num_threads(1)
-    cfg = CFG.override({"train.lr": 1e-3})
     h = make_hospitals(CFG.data)
     evalset = prepare_eval(h, CFG.model)
-    model = build_model(CFG.model, len(h.tokenizer), seed=0, image_size=CFG.data.image_size)
-    before = evaluate(model, evalset, CPU)
-    from fedaid_lite.data.tensors import to_tensors
     data = to_tensors(h.pooled("train"), h.tokenizer, CFG.model.max_text_len)
-    train_local(model, data, 160, cfg.train, CPU, seed=0)
-    after = evaluate(model, evalset, CPU)
+    results = {}
+    for init in ("pretrained", "scratch"):
+        cfg = CFG.override({"model.init": init})
+        model = init_model(cfg, h.tokenizer, image_size=CFG.data.image_size)
+        before = evaluate(model, evalset, CPU)
+        train_local(model, data, 160, cfg.train, CPU, seed=0)
+        results[init] = after = evaluate(model, evalset, CPU)
+        assert after["sem_p5"] > before["sem_p5"] and after["diag_cos"] > before["diag_cos"]
+    after, scratch = results["pretrained"], results["scratch"]
     chance = 5 / len(evalset.global_test)
-    assert (after["i2t_r5"] + after["t2i_r5"]) / 2 > 2 * chance
-    assert after["i2t_r5"] > 1.5 * chance and after["t2i_r5"] > 1.5 * chance
-    assert after["i2t_r5"] > before["i2t_r5"] and after["diag_cos"] > before["diag_cos"]
-    assert np.isfinite(after["linprobe_auroc_100"])
+    assert after["i2t_r5"] > 2 * chance and after["t2i_r5"] > 2 * chance
+    assert after["sem_p5"] > 2 * after["sem_p5_chance"]
+    assert after["sem_p5"] > scratch["sem_p5"] and after["linprobe_auroc_100"] > scratch["linprobe_auroc_100"]
 
 
 def test_validation_split_never_touches_test_cases():

@@ -30,7 +30,8 @@ def test_key_follows_what_determines_the_ideal():
     # If this fails, a cached ideal could be used for other data (wrong distances) or be retrained needlessly.
     key = reference_key(CFG)
     assert key == reference_key(Experiment.tiny()) and len(key) == 32
-    assert key != reference_key(CFG.override({"data.label_skew": 0.1}))
+    assert key != reference_key(CFG.override({"data.label_skew": 1.0}))
+    assert key != reference_key(CFG.override({"model.init": "scratch"}))
     assert key != reference_key(CFG.override({"seed": 1}))
     assert key != reference_key(CFG.override({"train.lr": CFG.train.lr / 2}))
     assert key == reference_key(CFG.override({"fed.algorithm": "fedaid"}))   # the ideal is always centralized

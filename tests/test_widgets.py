@@ -76,7 +76,7 @@ def test_stop_ends_within_a_step_and_keeps_rounds(trained):
     c.listeners.append(lambda e: first.set() if e == "round" else None)
     d.train_button.click()
     assert first.wait(300), c.error or c.status
-    d.sliders["label_skew"].value = 0.1
+    d.sliders["label_skew"].value = 1.0
     assert "next Train" in d.note.value
     rounds_at_press = c.done_rounds
     d.stop_button.click()
@@ -131,7 +131,7 @@ def test_ideal_is_reused_when_the_config_is_unchanged_and_rebuilt_when_it_change
     again = _controller(tmp_path).prepare()                      # a new session: from the disk cache
     assert again is not None and again.done.wait(300) and again.ideal.source == "cache"
     assert np.array_equal(again.ideal.reference["global"]["text"], job.ideal.reference["global"]["text"])
-    c.set("label_skew", 0.1)                                     # other hospitals: another ideal
+    c.set("label_skew", 1.0)                                     # other hospitals: another ideal
     other = c.prepare()
     assert other is not None and other.key != job.key and c.prepared(300) and other.ideal.source == "trained"
 
