@@ -109,3 +109,25 @@ def test_linear_cka_hand_values():
     x = rng.normal(size=(20, 4))
     q, _ = np.linalg.qr(rng.normal(size=(4, 4)))
     assert linear_cka(x, 3 * x @ q + 1) == pytest.approx(1.0)   # invariant to rotation, scale and shift
+
+
+def test_same_site_share_and_within_site_recall_tell_a_shortcut_from_alignment():
+    # If this fails, a model that matches images to reports only by hospital looks like a good aligner.
+    from fedaid_lite.metrics import same_site_chance, same_site_share, semantic_chance, within_site_recall
+    rng = np.random.default_rng(0)
+    sites = np.repeat(np.arange(4), 10)                                   # 4 hospitals x 10 cases
+    site_dir = np.eye(8)[sites]                                           # one direction per hospital
+    noise = rng.normal(size=(40, 8)) * 0.01
+    shortcut_img = site_dir + noise                                       # knows the hospital, nothing else
+    shortcut_txt = site_dir + rng.normal(size=(40, 8)) * 0.01
+    norm = lambda x: x / np.linalg.norm(x, axis=1, keepdims=True)         # noqa: E731
+    ids = np.arange(40)
+    assert same_site_share(norm(shortcut_img), norm(shortcut_txt), sites) == 1.0
+    assert same_site_chance(sites) == 0.25
+    # Within its own hospital the shortcut model ranks at random: R@5 near 5/10, never near 1.
+    assert within_site_recall(norm(shortcut_img), norm(shortcut_txt), ids, sites) < 0.8
+    content = norm(rng.normal(size=(40, 8)))                              # pairs match, hospitals do not
+    assert within_site_recall(content, content, ids, sites) == 1.0
+    assert same_site_share(content, content, sites) < 0.6
+    labels = np.array([[1, 0], [1, 0], [0, 1], [0, 0]])
+    assert semantic_chance(labels) == (4 + 1 + 1) / 16                    # share of same-finding pairs
