@@ -3,7 +3,7 @@
 Runs `fedaid-lite compare`'s grid (`run_compare`: resumable, one folder per run) and writes `OUT/headline.md`:
 the metric table (mean ± std over seeds) and the pre-registered claims as paired differences with 95 %
 intervals over seeds (fedaid_lite/stats.py). The primary metric, the skew and the targets are fixed
-below, before the grid is run; `--analyse` re-reads OUT/results.csv without training.
+below, before the grid is run; `--analyse` re-reads OUT/results.json without training.
 
     python tools/headline.py --out runs/headline                       # test split, seeds 0-4 (README Results)
     python tools/headline.py --out runs/headline-data1 --set data.seed=1 --algorithms centralized fedavg fedaid
@@ -12,7 +12,7 @@ below, before the grid is run; `--analyse` re-reads OUT/results.csv without trai
 from __future__ import annotations
 
 import argparse
-import csv
+import json
 import sys
 from pathlib import Path
 
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--algorithms", nargs="+", default=["centralized", "fedavg", "fedaid", *ABLATIONS])
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
-    ap.add_argument("--analyse", action="store_true", help="only re-read OUT/results.csv and write headline.md")
+    ap.add_argument("--analyse", action="store_true", help="only re-read OUT/results.json and write headline.md")
     args = ap.parse_args(argv)
     out = Path(args.out)
     command = "python tools/headline.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -96,8 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         run_compare(base, out, args.algorithms, [float(SKEW), float("inf")], args.seeds, jobs=args.jobs,
                     progress=False)
-    with open(out / "results.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
+    rows = json.loads((out / "results.json").read_text())
     table = markdown_table(summarize(rows, TABLE_METRICS))
     text = f"Command: `{command}`\n\n{table}\n{claims(rows)}"
     (out / "headline.md").write_text(text)
