@@ -67,7 +67,9 @@ def claims(rows: list[dict]) -> str:
     for ab in ABLATIONS:
         if any(r["algorithm"] == ab for r in rows):
             d = difference(rows, (ab, SKEW), ("fedaid", SKEW), PRIMARY)
-            add(f"ablation: {ab} − FedAID at α={SKEW}", str(d), "(which piece matters)", None)
+            vs = difference(rows, (ab, SKEW), ("fedavg", SKEW), PRIMARY)
+            add(f"ablation: {ab} − FedAID at α={SKEW}", f"{d}; vs FedAvg {vs} = {ratio(vs, harm):.0%} of the loss",
+                "(which piece matters)", None)
     seeds = sorted({int(r["seed"]) for r in rows})
     return (f"Primary metric `{PRIMARY}`; paired differences over seeds {seeds}: mean [95 % interval].\n\n"
             + "\n".join(lines) + "\n")
