@@ -7,6 +7,7 @@ below, before the grid is run; `--analyse` re-reads OUT/results.json without tra
 
     python tools/headline.py --out runs/headline                       # test split, seeds 0-4 (README Results)
     python tools/headline.py --out runs/headline-data1 --set data.seed=1 --algorithms centralized fedavg fedaid
+    python tools/headline.py --out - --across runs/headline runs/headline-data1 runs/headline-data2
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from fedaid_lite.config import Experiment, parse_assignments
 from fedaid_lite.experiments import markdown_table, run_compare, summarize
-from fedaid_lite.stats import difference, paired, ratio
+from fedaid_lite.stats import by_seed, difference, paired, ratio
 
 PRIMARY = "sem_p5"
 """Semantic P@5, both directions: share of the top-5 retrieved items whose finding set equals the query's."""
@@ -75,6 +78,31 @@ def claims(rows: list[dict]) -> str:
             + "\n".join(lines) + "\n")
 
 
+def across(dirs: list[Path]) -> str:
+    """Markdown: one line per headline folder (e.g. one per data seed) with the primary metric's key differences."""
+    lines = ["| run | data seed | ideal | FedAvg IID | FedAvg α=0.1 | FedAID α=0.1 | skew cost for FedAvg | "
+             "FedAID − FedAvg, α=0.1 | FedAID − FedAvg, IID |", "|---|---|---|---|---|---|---|---|---|"]
+    pooled: dict[str, list[float]] = {"cost": [], "skew": [], "iid": []}
+    for d in dirs:
+        rows = json.loads((d / "results.json").read_text())
+        for key, a, b in (("cost", ("fedavg", CONTROL), ("fedavg", SKEW)), ("skew", ("fedaid", SKEW), ("fedavg", SKEW)),
+                          ("iid", ("fedaid", CONTROL), ("fedavg", CONTROL))):
+            x, y = by_seed(rows, *a, PRIMARY), by_seed(rows, *b, PRIMARY)
+            pooled[key] += [x[k] - y[k] for k in sorted(set(x) & set(y))]
+        cfg = json.loads((d / "runs" / f"fedavg_skew-{SKEW}_seed-{rows[0]['seed']}" / "history.json").read_text())
+        mean = lambda a, k: np.mean(_values(rows, a, k, PRIMARY))  # noqa: E731
+        seeds = len({r["seed"] for r in rows})
+        lines.append(
+            f"| `{d.name}` | {cfg['config']['data']['seed']} ({seeds} seeds) | {mean('centralized', SKEW):.3f} | "
+            f"{mean('fedavg', CONTROL):.3f} | {mean('fedavg', SKEW):.3f} | {mean('fedaid', SKEW):.3f} | "
+            f"{difference(rows, ('fedavg', CONTROL), ('fedavg', SKEW), PRIMARY)} | "
+            f"{difference(rows, ('fedaid', SKEW), ('fedavg', SKEW), PRIMARY)} | "
+            f"{difference(rows, ('fedaid', CONTROL), ('fedavg', CONTROL), PRIMARY)} |")
+    lines.append(f"| all of the above | {len(pooled['skew'])} (data seed, seed) pairs | | | | | {paired(pooled['cost'])} | "
+                 f"{paired(pooled['skew'])} | {paired(pooled['iid'])} |")
+    return "\n".join(lines) + "\n"
+
+
 def _values(rows: list[dict], algo: str, skew: str, metric: str) -> list[float]:
     return [float(r[metric]) for r in rows if r["algorithm"] == algo and str(r["label_skew"]) == skew]
 
@@ -87,7 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--analyse", action="store_true", help="only re-read OUT/results.json and write headline.md")
+    ap.add_argument("--across", nargs="+", type=Path, metavar="DIR",
+                    help="print one line per finished headline folder (e.g. per data seed) and exit; --out is ignored")
     args = ap.parse_args(argv)
+    if args.across:
+        print(f"Semantic P@5, mean over seeds; differences paired over seeds, mean [95 % interval].\n\n{across(args.across)}")
+        return 0
     out = Path(args.out)
     command = "python tools/headline.py " + " ".join(argv if argv is not None else sys.argv[1:])
     if not args.analyse:
