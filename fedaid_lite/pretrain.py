@@ -37,9 +37,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from transformers import BertForMaskedLM
 
-from .config import DataConfig, Experiment, ModelConfig, TrainConfig
+from .config import DataConfig, Experiment, ModelConfig
 from .data.tensors import images_to_tensor, tokenize
-from .data.types import FINDINGS
 from .model import ENCODERS, DualEncoder, build_model
 
 PUBLIC_SEED = 777
