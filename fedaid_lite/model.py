@@ -207,7 +207,7 @@ def save_model(model: DualEncoder, directory: str | Path) -> Path:
     weights = directory / WEIGHTS_FILE
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(weights))
     meta = {"format": "fedaid-lite-dual-encoder", "version": 1, "model": dataclasses.asdict(model.cfg),
-            "vocab_size": model.vocab_size, "image_size": model.image_size, "weights_sha256": _sha256(weights)}
+            "vocab_size": model.vocab_size, "image_size": model.image_size, "weights_sha256": sha256_file(weights)}
     (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
     return directory
 
@@ -226,7 +226,7 @@ def load_model(directory: str | Path) -> DualEncoder:
         vocab_size, image_size, expected = int(meta["vocab_size"]), int(meta["image_size"]), meta["weights_sha256"]
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ModelFileError(f"{cfg_path} is not a valid model config ({err}); re-save the model") from None
-    if _sha256(weights) != expected:
+    if sha256_file(weights) != expected:
         raise ModelFileError(f"{weights} does not match the sha256 recorded in {cfg_path}: the file was "
                              "modified or truncated; re-save or re-download the model")
     try:
@@ -242,7 +242,8 @@ def load_model(directory: str | Path) -> DualEncoder:
     return model.eval()
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -24,7 +24,6 @@ corpus never saw keep their random rows).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -38,8 +37,10 @@ from safetensors.torch import load_file, save_file
 from transformers import BertForMaskedLM
 
 from .config import DataConfig, Experiment, ModelConfig
+from .data import make_hospitals
 from .data.tensors import images_to_tensor, tokenize
-from .model import ENCODERS, DualEncoder, build_model
+from .model import ENCODERS, DualEncoder, build_model, sha256_file
+from .train import batch_indices, configure_threads
 
 PUBLIC_SEED = 777
 """Dataset seed of the public corpus; federated hospitals use `data.seed` (default 20261129), never this."""
@@ -103,8 +104,8 @@ def check_checkpoint(model: ModelConfig) -> Path | None:
     return directory
 
 
-def _read_checkpoint(directory: Path, model: ModelConfig) -> tuple[dict[str, Any], dict[str, int], Path]:
-    """(meta, vocab, weights path) of a checkpoint that is present, matches its sha256 and fits `model`."""
+def _read_checkpoint(directory: Path, model: ModelConfig) -> tuple[dict[str, int], Path]:
+    """(vocab, weights path) of a checkpoint that is present, matches its sha256 and fits `model`."""
     meta_path, weights, vocab_path = directory / META_FILE, directory / WEIGHTS_FILE, directory / VOCAB_FILE
     for path in (meta_path, weights, vocab_path):
         if not path.is_file():
@@ -117,7 +118,7 @@ def _read_checkpoint(directory: Path, model: ModelConfig) -> tuple[dict[str, Any
     except (ValueError, KeyError, TypeError) as err:
         raise PretrainedError(f"{meta_path} is not a valid pretrained-towers file ({err}); re-create it with "
                               f"`fedaid-lite pretrain --out {directory}`") from None
-    if _sha256(weights) != expected:
+    if sha256_file(weights) != expected:
         raise PretrainedError(f"{weights} does not match the sha256 in {meta_path}: modified or truncated; re-create "
                               f"it with `fedaid-lite pretrain --out {directory}` or set model.init=scratch")
     mine = _arch(model)
@@ -126,13 +127,13 @@ def _read_checkpoint(directory: Path, model: ModelConfig) -> tuple[dict[str, Any
         raise PretrainedError(f"the pretrained towers in {directory} do not fit this model: {diff}; set model.init="
                               f"scratch, or pretrain for this config with `fedaid-lite pretrain --out DIR --set ...` "
                               f"and set model.pretrained=DIR")
-    return meta, vocab, weights
+    return vocab, weights
 
 
 def load_pretrained(model: DualEncoder, tokenizer: Any, directory: str | Path) -> DualEncoder:
     """Copy a checkpoint's towers into `model` in place (word embeddings matched by token string)."""
     directory = Path(directory)
-    _, vocab, weights = _read_checkpoint(directory, model.cfg)
+    vocab, weights = _read_checkpoint(directory, model.cfg)
     try:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as err:
@@ -171,9 +172,6 @@ def _copy_rows_by_token(dest: torch.Tensor, src: torch.Tensor, src_vocab: dict[s
 def pretrain(cfg: Experiment, out_dir: str | Path, pcfg: PretrainConfig = PretrainConfig(),
              log: Callable[[str], None] | None = None) -> Path:
     """Pretrain both towers for `cfg.model` on the public corpus and write the checkpoint to `out_dir`."""
-    from .data import make_hospitals
-    from .train import configure_threads
-
     configure_threads(cfg.train.threads)
     say = log or (lambda _msg: None)
     started = time.perf_counter()
@@ -200,7 +198,7 @@ def pretrain(cfg: Experiment, out_dir: str | Path, pcfg: PretrainConfig = Pretra
             "public_train_cases": len(pool), "objectives": {"image": "supervised multi-label BCE on findings",
                                                             "text": "masked-language modelling (BertForMaskedLM)"},
             "final_loss": {"image_bce": round(img_loss, 4), "text_mlm": round(txt_loss, 4)},
-            "weights_sha256": _sha256(out / WEIGHTS_FILE)}
+            "weights_sha256": sha256_file(out / WEIGHTS_FILE)}
     (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     say(f"wrote {out} in {time.perf_counter() - started:.0f} s")
     return out
@@ -239,12 +237,6 @@ Towers for another architecture: `fedaid-lite pretrain --out DIR --set model.hid
 """
 
 
-def _batches(n: int, batch: int, steps: int, seed: int) -> list[torch.Tensor]:
-    from .train import batch_indices
-
-    return batch_indices(n, batch, steps, seed)
-
-
 def _pretrain_image(model: DualEncoder, images: torch.Tensor, labels: torch.Tensor, p: PretrainConfig) -> float:
     """Supervised multi-label: mean-pooled image tokens -> linear -> one logit per finding, BCE."""
     torch.manual_seed(p.seed)
@@ -253,7 +245,7 @@ def _pretrain_image(model: DualEncoder, images: torch.Tensor, labels: torch.Tens
     opt = torch.optim.AdamW(params, lr=p.lr, weight_decay=0.01)
     model.train()
     loss = torch.tensor(0.0)
-    for idx in _batches(len(images), p.batch_size, p.image_steps, p.seed):
+    for idx in batch_indices(len(images), p.batch_size, p.image_steps, p.seed):
         logits = head(model.image_encoder(images[idx]).mean(1))          # (B, F)
         loss = F.binary_cross_entropy_with_logits(logits, labels[idx])
         opt.zero_grad(set_to_none=True)
@@ -276,7 +268,7 @@ def _pretrain_text(model: DualEncoder, ids: torch.Tensor, mask: torch.Tensor, to
     mlm.train()
     loss = torch.tensor(0.0)
     vocab = len(tokenizer)
-    for idx in _batches(len(ids), p.batch_size, p.text_steps, p.seed + 1):
+    for idx in batch_indices(len(ids), p.batch_size, p.text_steps, p.seed + 1):
         x, m = ids[idx].clone(), mask[idx]
         pick = (torch.rand(x.shape, generator=g) < p.mask_prob) & m.bool() & ~torch.isin(x, special)
         target = torch.where(pick, x, torch.full_like(x, -100))
@@ -297,11 +289,3 @@ def _pretrain_text(model: DualEncoder, ids: torch.Tensor, mask: torch.Tensor, to
 def _arch(model: ModelConfig | dict) -> dict[str, Any]:
     d = model if isinstance(model, dict) else dataclasses.asdict(model)
     return {k: d[k] for k in ARCH_KEYS}
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

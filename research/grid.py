@@ -10,6 +10,7 @@ import csv
 import json
 import multiprocessing as mp
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ def run_seed(args):
     from fedaid_lite.data import load_hospitals
     from fedaid_lite.evaluate import prepare_eval, reference_embeddings
     from fedaid_lite.federated import run_federated
+    from fedaid_lite.model import load_model
     from fedaid_lite.train import configure_threads
     import torch
 
@@ -42,8 +44,6 @@ def run_seed(args):
         h, ev = cache[key]
         t = time.perf_counter()
         ref = reference.get(key)
-        import tempfile
-        from fedaid_lite.model import load_model
         with tempfile.TemporaryDirectory() as tmp:
             hist = run_federated(cfg, hospitals=h, evalset=ev, reference=ref, device=torch.device("cpu"),
                                  checkpoint_dir=tmp)

@@ -35,8 +35,8 @@ ABLATIONS = ("fedaid-nodro", "fedaid-nobind", "fedaid-onestage")
 def claims(rows: list[dict]) -> str:
     """Markdown: the ideal's quality and each pre-registered claim, with paired 95 % intervals over seeds."""
     def mean_of(algo: str, skew: str, metric: str) -> float:
-        v = [float(r[metric]) for r in rows if r["algorithm"] == algo and str(r["label_skew"]) == skew]
-        return sum(v) / len(v) if v else float("nan")
+        v = _values(rows, algo, skew, metric)
+        return float(np.mean(v)) if v else float("nan")
 
     lines = ["| claim | measured | target | met |", "|---|---|---|---|"]
 
