@@ -11,7 +11,7 @@ aggregation and scoring each client's held-out share.
 Where the extra cost comes from, by design: FedAID runs the frozen anchor model forward on every
 batch (binding) and scores with the same objective; its stage 1 trains only the alignment blocks
 (cheaper backward). MOON runs two frozen models (global and previous) forward on every batch.
-Target (DESIGN.md §9): FedAID ≤ 1.6x FedAvg; MOON is reported for comparison.
+Target (docs/budgets.md): FedAID ≤ 1.6x FedAvg; MOON is reported for comparison.
 """
 
 from __future__ import annotations

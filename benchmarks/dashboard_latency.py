@@ -23,7 +23,7 @@ the ideal (so the ideal is trained, as on a student's first visit; nothing is re
   (from build) are reported next to it.
 
 numba's cache is warmed first in a separate process, as Binder's postBuild does (umap_maps.py times
-the cold case). Target (DESIGN.md §9): ≤ 5 s of wall time (what a student feels; the CPU time of
+the cold case). Target (docs/budgets.md): ≤ 5 s of wall time (what a student feels; the CPU time of
 the same span is in the details, for reading the figure on a busy machine).
 """
 

@@ -11,7 +11,7 @@ details):
 - central: tokenise the pooled training data, build the model, one `train_local` of K·R·S steps.
 What the ratio charges to the engine: per-round state copies, loading and averaging the K client
 states, scoring each client's held-out share (FedAID's DRO signal), and a fresh optimizer per client.
-Target (DESIGN.md §9): ratio ≤ 1.10.
+Target (docs/budgets.md): ratio ≤ 1.10.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Flower side is many processes: Ray workers for the simulation; for deployment a 
 SuperNode per site and, with `--isolation process` (the default), one long-lived ClientApp process per
 SuperNode (`fedaid_lite.flower.worker`); with `--isolation subprocess`, Flower's default, a fresh
 `flwr-clientapp` process per message instead).
-- deployment on localhost (the path to real sites; target ≤ 2x in-process, DESIGN.md §9), with
+- deployment on localhost (the path to real sites; target ≤ 2x in-process, docs/budgets.md), with
   `fedaid_lite.flower.deployment.LocalDeployment` and `flwr run flower_app`, timed from starting the
   SuperLink to the end of `flwr run`. Its floor is Flower's polling: the SuperNode pulls messages every
   3 s and the server pulls replies every 3 s, so each of the run's round-trips (1 query + per round

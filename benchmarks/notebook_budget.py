@@ -3,7 +3,7 @@
     python benchmarks/notebook_budget.py                 # class defaults (SMOKE=False), every notebook
     python benchmarks/notebook_budget.py --smoke 02 04   # SMOKE=True, notebooks whose name starts 02/04
 
-Budgets (DESIGN.md §9): class defaults ≤ 5 min and ≤ 1.5 GB peak RSS each; SMOKE ≤ 60 s on 2 cores.
+Budgets (docs/budgets.md): class defaults ≤ 5 min and ≤ 1.5 GB peak RSS each; SMOKE ≤ 60 s on 2 cores.
 Peak memory is the largest *sum* of resident set sizes over the kernel's process tree (the kernel and
 anything it starts, e.g. the kernels of 07's sweep), sampled every 0.1 s with psutil; the papermill
 driver itself is not counted, because on Binder the Jupyter server plays that part. Kernel CPU seconds

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, PeakRSS, fmt, parse_results  # noqa: E402
 
 BENCH = ROOT / "benchmarks"
-NOTEBOOK_LIMIT_S = {True: 60.0, False: 300.0}          # SMOKE -> budget (DESIGN.md §9)
+NOTEBOOK_LIMIT_S = {True: 60.0, False: 300.0}          # SMOKE -> budget (docs/budgets.md)
 RSS_LIMIT_MB = 1.5 * 1024
 
 

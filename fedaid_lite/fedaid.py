@@ -1,6 +1,6 @@
 """FedAID: cross-modal alignment binding with a DRO-weighted anchor (Shuai & Shen, arXiv 2404.03854).
 
-Our teaching version (DESIGN.md §4; reconstruction and fixes in reference/fedaid.md).
+Our teaching version; docs/fedaid.md describes the method as implemented here and where it departs from the paper.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ Threads: `TrainConfig.threads` defaults to 1. On an idle 2-vCPU machine two torc
 1.7x faster than one, but when any other process holds a core (Binder always shares one with the
 Jupyter server, CI runners and Colab have neighbours) two threads become 3-10x *slower* than one:
 the OpenMP threads spin-wait on each other. One thread is never far from the best and never
-catastrophic (measured in reference/environment.md §3).
+catastrophic (measured; see docs/budgets.md, "Measured facts").
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ with `.transform`, so the axes mean the same thing in every panel and every roun
 
 Numba's compile cost: umap-learn marks only one of its ~120 jitted functions `cache=True`, so each
 new kernel pays ~10 s of JIT on its first fit even with `NUMBA_CACHE_DIR` set. `_patch_numba` makes
-`cache=True` the default while umap is imported (environment.md §2), and `warm_numba_cache` fills
+`cache=True` the default while umap is imported (docs/budgets.md, "Measured facts"), and `warm_numba_cache` fills
 the cache once (Binder's postBuild runs it) so the first map in a class does not stall.
 
 The map-level numbers (`finding_purity`, `pair_distance_ratio`, `layout_scores`) are pure numpy on

@@ -1,4 +1,4 @@
-"""Imports point down (DESIGN.md §2): read every module's imports with `ast` and check the layering."""
+"""Imports point down (docs/architecture.md): read every module's imports with `ast` and check the layering."""
 
 import ast
 import subprocess
