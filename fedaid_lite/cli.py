@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .config import ALGORITHMS, Experiment, describe, parse_assignments
+from .config import Experiment, describe, parse_assignments
+from .names import ALGORITHMS
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data_samples"
 

@@ -19,7 +19,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-ALGORITHMS = ("centralized", "local", "fedavg", "fedprox", "moon", "fedaid")
+from .names import ALGORITHMS
+
 INF = math.inf
 
 

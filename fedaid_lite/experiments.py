@@ -19,19 +19,7 @@ import numpy as np
 
 from .config import Experiment
 from .history import History, jsonable
-
-VARIANTS: dict[str, dict[str, Any]] = {
-    "centralized": {"fed.algorithm": "centralized"},
-    "local": {"fed.algorithm": "local"},
-    "fedavg": {"fed.algorithm": "fedavg"},
-    "fedprox": {"fed.algorithm": "fedprox"},
-    "moon": {"fed.algorithm": "moon"},
-    "fedaid": {"fed.algorithm": "fedaid"},
-    "fedaid-nodro": {"fed.algorithm": "fedaid", "fed.dro": False},
-    "fedaid-nobind": {"fed.algorithm": "fedaid", "fed.bind_lambda": 0.0},
-    "fedaid-onestage": {"fed.algorithm": "fedaid", "fed.two_stage": False},
-}
-"""Algorithm names `compare` accepts: the six algorithms plus FedAID's three ablations."""
+from .names import VARIANTS, run_name, skew_name
 
 DEFAULT_ALGORITHMS = ("centralized", "fedavg", "fedaid")
 HEADLINE_ALGORITHMS = tuple(VARIANTS)
@@ -88,9 +76,9 @@ def run_compare(base: Experiment, out_dir: str | Path, algorithms: Sequence[str]
         result.rows.clear()
         result.histories.clear()
         for key in settings:  # grid order, whatever order the settings finished in
-            for run_name, row, history in done.get(key, []):
+            for folder, row, history in done.get(key, []):
                 result.rows.append(row)
-                result.histories[run_name] = history
+                result.histories[folder] = history
         _write_tables(out, result)  # after every setting, so an interrupted grid keeps what it made
 
     if jobs == 1:
@@ -106,8 +94,8 @@ def run_compare(base: Experiment, out_dir: str | Path, algorithms: Sequence[str]
             for future in as_completed(futures):
                 runs = future.result()
                 if on_run is not None:
-                    for run_name, row, _ in runs:
-                        on_run(run_name, row)
+                    for folder, row, _ in runs:
+                        on_run(folder, row)
                 collect(futures[future], runs)
     result.files = {"results.csv": out / "results.csv", "results.json": out / "results.json",
                     "summary.md": out / "summary.md"}
@@ -132,19 +120,19 @@ def _run_setting(base: Experiment, skew: float, seed: int, order: Sequence[str],
     runs = []
     for name in order:
         cfg = variant_config(setting.override({"seed": seed}), name)
-        run_name = f"{name}_skew-{_fmt(skew)}_seed-{seed}"
-        run_dir = out / "runs" / run_name
+        folder = run_name(name, skew, seed)
+        run_dir = out / "runs" / folder
         started = time.perf_counter()
         history = run_federated(cfg, checkpoint_dir=run_dir, hospitals=hospitals, evalset=evalset,
                                 reference=reference, device=device, progress=progress)
         if name == "centralized":
             reference = reference_embeddings(load_model(run_dir / "model"), evalset, device)
-        row = {"algorithm": name, "label_skew": _fmt(skew), "seed": seed, "eval_split": setting.fed.eval_split,
+        row = {"algorithm": name, "label_skew": skew_name(skew), "seed": seed, "eval_split": setting.fed.eval_split,
                "rounds": len(history.records), "seconds": round(time.perf_counter() - started, 1),
                **history.final_metrics()}
-        runs.append((run_name, row, history))
+        runs.append((folder, row, history))
         if on_run is not None:
-            on_run(run_name, row)
+            on_run(folder, row)
     return runs
 
 
@@ -204,10 +192,6 @@ def _write_tables(out: Path, result: CompareResult) -> None:
     note = ("Metrics on the validation split (fed.eval_split=val), for tuning; not test results.\n\n"
             if any(r.get("eval_split") == "val" for r in rows) else "")
     (out / "summary.md").write_text(note + markdown_table(summarize(rows)) + "\n" + chance_line(rows) + "\n")
-
-
-def _fmt(skew: float) -> str:
-    return "iid" if math.isinf(float(skew)) else f"{float(skew):g}"
 
 
 def _isnan(v: Any) -> bool:

@@ -30,6 +30,7 @@ import plotly.graph_objects as go
 
 from .config import Experiment
 from .history import History
+from .names import DASHBOARD_ALGORITHMS, label
 from .ideal import ReferenceCache, default_cache_dir, reference_key, reference_metrics
 from .viz_frame import AlignmentFrame
 from .viz_maps import alignment_map_xy
@@ -39,7 +40,7 @@ from .viz_prepare import PreparedData, PreparedIdeal, PreparedStore, Preparation
 KNOBS = {"label_skew": "data.label_skew", "image_shift": "data.image_shift", "report_shift": "data.report_shift",
          "bind_lambda": "fed.bind_lambda", "dro_rho": "fed.dro_rho", "rounds": "fed.rounds"}
 DATA_KNOBS = ("label_skew", "image_shift", "report_shift")
-ALGORITHMS = {"FedAvg": "fedavg", "FedProx": "fedprox", "FedAID": "fedaid"}
+ALGORITHMS = {label(name): name for name in DASHBOARD_ALGORITHMS}
 PREPARING = "ideal reference: preparing…"
 
 

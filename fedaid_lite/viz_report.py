@@ -19,20 +19,14 @@ import plotly.graph_objects as go
 
 from .experiments import CompareResult, summarize
 from .history import atomic_write_text
+from .names import label, row_run_name
 from .viz_frame import AlignmentFrame, frame_subset
 from .viz_maps import alignment_map, map_scores, map_scores_table
 from .viz_plots import dro_weights, metric_curves, results_table
 
 MAP_ORDER = ("centralized", "fedavg", "fedprox", "moon", "fedaid")
-PANEL_NAMES = {"centralized": "ideal (centralized)", "fedavg": "FedAvg", "fedprox": "FedProx",
-               "moon": "MOON", "fedaid": "FedAID", "local": "local only"}
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1280px;margin:2em auto;padding:0 1em;color:#222}"
         "h1{font-size:1.6em}h2{margin-top:2em;border-bottom:1px solid #ddd}.note{color:#666}")
-
-
-def run_name(row: dict[str, Any]) -> str:
-    """The folder name `run_compare` gives a row's run: `<algorithm>_skew-<skew>_seed-<seed>`."""
-    return f"{row['algorithm']}_skew-{row['label_skew']}_seed-{row['seed']}"
 
 
 def _maps(out: Path, result: CompareResult, points: int, max_settings: int) -> list[tuple[str, Any]]:
@@ -43,7 +37,7 @@ def _maps(out: Path, result: CompareResult, points: int, max_settings: int) -> l
     parts: list[tuple[str, Any]] = []
     for skew, rows in list(settings.items())[:max_settings]:
         seed = rows[0]["seed"]
-        chosen = [r for r in rows if r["seed"] == seed and (out / "runs" / run_name(r) / "model").is_dir()]
+        chosen = [r for r in rows if r["seed"] == seed and (out / "runs" / row_run_name(r) / "model").is_dir()]
         chosen.sort(key=lambda r: MAP_ORDER.index(r["algorithm"]) if r["algorithm"] in MAP_ORDER else 99)
         chosen = chosen[:4]
         heading = f"Alignment maps, label skew {skew}, seed {seed}"
@@ -68,15 +62,15 @@ def _map_for(out: Path, result: CompareResult, rows: list[dict[str, Any]], point
     from .model import load_model
     from .train import embed
 
-    cfg = Experiment.from_dict(result.histories[run_name(rows[0])].config)
+    cfg = Experiment.from_dict(result.histories[row_run_name(rows[0])].config)
     hospitals = load_hospitals(cfg.data)
     test = hospitals.global_test
     subset = test.subset(frame_subset(test.sites, points, seed=0))
     tensors = to_tensors(subset, hospitals.tokenizer, cfg.model.max_text_len)
     panels = {}
     for r in rows:
-        model = load_model(out / "runs" / run_name(r) / "model")
-        panels[PANEL_NAMES.get(r["algorithm"], r["algorithm"])] = embed(model, tensors, torch.device("cpu"))
+        model = load_model(out / "runs" / row_run_name(r) / "model")
+        panels[label(r["algorithm"])] = embed(model, tensors, torch.device("cpu"))
     first = next(iter(panels.values()))
     frame = AlignmentFrame.fit(*first, seed=0)
     title = (f"Images (●) and reports (◆) in the frame of {next(iter(panels))}"

@@ -9,6 +9,7 @@ import pytest
 
 from fedaid_lite import viz
 from fedaid_lite.data.types import FINDINGS
+from fedaid_lite.names import row_run_name
 
 N = 120
 
@@ -129,7 +130,7 @@ def test_report_puts_the_numbers_table_after_each_map(tmp_path, monkeypatch):
     panels = {"ideal (centralized)": _embeddings(0, 0.1), "FedAvg": _embeddings(4, 1.0)}
     rows = [{"algorithm": a, "label_skew": "1", "seed": 0, "i2t_r5": 0.1} for a in ("centralized", "fedavg")]
     for r in rows:
-        (tmp_path / "runs" / viz_report.run_name(r) / "model").mkdir(parents=True)
+        (tmp_path / "runs" / row_run_name(r) / "model").mkdir(parents=True)
     table = viz.map_scores_table(viz.map_scores(frame, panels, labels))
     monkeypatch.setattr(viz_report, "_map_for", lambda *a: (viz.alignment_map_xy(
         {n: [frame.transform(*e)] for n, e in panels.items()}, frame.bounds(), [""] * N, labels,

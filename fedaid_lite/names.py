@@ -1,0 +1,56 @@
+"""Names, in one place: the algorithms, `compare`'s variants, their display labels, and run-folder names.
+
+Everything that shows an algorithm to a person (tables, map panels, dashboard buttons) or finds a run on disk
+reads it from here, so a new variant or a renamed label is one edit.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+ALGORITHMS = ("centralized", "local", "fedavg", "fedprox", "moon", "fedaid")
+"""The algorithms `fed.algorithm` accepts."""
+
+VARIANTS: dict[str, dict[str, Any]] = {
+    "centralized": {"fed.algorithm": "centralized"},
+    "local": {"fed.algorithm": "local"},
+    "fedavg": {"fed.algorithm": "fedavg"},
+    "fedprox": {"fed.algorithm": "fedprox"},
+    "moon": {"fed.algorithm": "moon"},
+    "fedaid": {"fed.algorithm": "fedaid"},
+    "fedaid-nodro": {"fed.algorithm": "fedaid", "fed.dro": False},
+    "fedaid-nobind": {"fed.algorithm": "fedaid", "fed.bind_lambda": 0.0},
+    "fedaid-onestage": {"fed.algorithm": "fedaid", "fed.two_stage": False},
+}
+"""Names `compare` accepts: the six algorithms plus FedAID's three ablations, as config overrides."""
+
+LABELS = {"centralized": "ideal (centralized)", "local": "local only", "fedavg": "FedAvg", "fedprox": "FedProx",
+          "moon": "MOON", "fedaid": "FedAID", "fedaid-nodro": "FedAID without DRO",
+          "fedaid-nobind": "FedAID without binding", "fedaid-onestage": "FedAID in one stage"}
+"""What a person reads for each variant."""
+
+DASHBOARD_ALGORITHMS = ("fedavg", "fedprox", "fedaid")
+"""The federated algorithms the live dashboard offers (the ideal trains in the background)."""
+
+
+def label(name: str) -> str:
+    """The display label of variant `name` (the name itself when it has none)."""
+    return LABELS.get(name, name)
+
+
+def skew_name(skew: float | str) -> str:
+    """How a label skew appears in names and tables: `iid` for infinity, else the shortest float form."""
+    if isinstance(skew, str) and skew == "iid":
+        return skew
+    return "iid" if math.isinf(float(skew)) else f"{float(skew):g}"
+
+
+def run_name(algorithm: str, label_skew: float | str, seed: int) -> str:
+    """The folder `compare` gives one run: `<algorithm>_skew-<skew>_seed-<seed>`."""
+    return f"{algorithm}_skew-{skew_name(label_skew)}_seed-{seed}"
+
+
+def row_run_name(row: Mapping[str, Any]) -> str:
+    """`run_name` for a row of `compare`'s results table."""
+    return run_name(row["algorithm"], row["label_skew"], int(row["seed"]))
