@@ -37,7 +37,7 @@ def add_import_parsers(dsub: Any) -> None:
     mrg.set_defaults(handler=_merge)
 
 
-def _command(args: argparse.Namespace, parts: list[str]) -> str:
+def _command(parts: list[str]) -> str:
     return shlex.join(["fedaid-lite", "data", *parts])
 
 
@@ -51,7 +51,7 @@ def _import(args: argparse.Namespace) -> int:
     manifest = import_collection(
         args.collection, args.root, args.out, uncertain=args.uncertain, sites=args.sites, seed=args.seed,
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, all_views=args.all_views,
-        copy_size=args.size if args.copy else None, vocab_size=args.vocab_size, command=_command(args, parts))
+        copy_size=args.size if args.copy else None, vocab_size=args.vocab_size, command=_command(parts))
     _say_counts(manifest)
     return 0
 
@@ -60,7 +60,7 @@ def _merge(args: argparse.Namespace) -> int:
     from .data.importers import merge_imports
 
     parts = ["merge", *args.inputs, "--out", args.out, "--vocab-size", str(args.vocab_size)]
-    manifest = merge_imports(args.inputs, args.out, vocab_size=args.vocab_size, command=_command(args, parts))
+    manifest = merge_imports(args.inputs, args.out, vocab_size=args.vocab_size, command=_command(parts))
     _say_counts(manifest)
     return 0
 

@@ -10,7 +10,7 @@ from PIL import Image
 
 from fedaid_lite.cli import main
 from fedaid_lite.data import load_manifest
-from fedaid_lite.data.importers import import_collection, merge_imports
+from fedaid_lite.data.importers import import_collection
 from fedaid_lite.data.importers.common import Row, reconcile_splits
 
 from importer_fixtures import build_chexpert_plus, build_iu, build_mimic
@@ -144,6 +144,9 @@ def test_dirichlet_sites_partition_patients(trees, tmp_path):
     assert {r["site"] for r in a if r["split"] == "train"} == {"iu_xray_0", "iu_xray_1", "iu_xray_2"}
     hospitals = load_manifest(tmp_path / "a")
     assert hospitals.num_sites == 3
+    even = _rows(import_collection("iu-xray", root, tmp_path / "c", sites="dirichlet:inf:2").parent)
+    per_site = [len({r["patient_id"] for r in even if r["site"] == s}) for s in ("iu_xray_0", "iu_xray_1")]
+    assert abs(per_site[0] - per_site[1]) <= 3, "alpha = inf must give (near) equal hospitals"
 
 
 def test_copy_writes_compact_pngs(trees, tmp_path):

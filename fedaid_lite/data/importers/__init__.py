@@ -41,7 +41,7 @@ def import_collection(name: str, root: str | Path, out: str | Path, *, uncertain
         raise FileNotFoundError(f"--root {root} is not a folder; point it at the unpacked collection")
     check_out(out, root)
     module = COLLECTIONS[name]
-    rows, info = module.read_rows(root, all_views=True) if name == "iu-xray" else module.read_rows(root, all_views)
+    rows, info = module.read_rows(root, all_views)
     if name == "iu-xray":
         split = patient_splits([r.patient_id for r in rows], val_fraction, test_fraction, seed)
         rows = [replace(r, split=split[r.patient_id]) for r in rows]

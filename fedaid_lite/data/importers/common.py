@@ -13,9 +13,9 @@ import gzip
 import io
 import math
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -43,7 +43,6 @@ class Row:
     view: str = ""
     study: str = ""
     site: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def require(path: Path, what: str) -> Path:

@@ -61,7 +61,7 @@ def parse_report(path: Path) -> tuple[str, str, list[str], list[str]]:
 
 
 def read_rows(root: Path, all_views: bool = True) -> tuple[list[Row], dict[str, Any]]:
-    """Every image of every report as a Row (split '' until patient-level splitting), plus what was skipped."""
+    """Every image of every report as a Row (split set later, by patient); `all_views` is moot: IU has no view."""
     reports = require(root / REPORTS, "the IU X-ray reports (unpack NLMCXR_reports.tgz into --root)")
     images = require(root / IMAGES, "the IU X-ray PNG images (unpack NLMCXR_png.tgz into --root)")
     files = sorted(reports.glob("*.xml"), key=lambda p: (len(p.stem), p.stem))
