@@ -67,13 +67,15 @@ def test_mimic_frontal_only_missing_images_skipped_and_split_conflict_resolved(t
 def test_uncertain_policy(trees, tmp_path, policy, expected):
     # If this fails, `--uncertain` does not do what it says for CheXpert's -1 labels (the raw -1 must survive).
     root, _ = trees["mimic-cxr"]
-    rows = _rows(import_collection("mimic-cxr", root, tmp_path / "o", uncertain=policy).parent)
+    out = import_collection("mimic-cxr", root, tmp_path / "o", uncertain=policy).parent
+    rows = _rows(out)
     uncertain = [r for r in rows if r["mention_edema"] == "-1"]
     baseline = [r for r in _rows(import_collection("mimic-cxr", root, tmp_path / "z").parent)
                 if r["mention_edema"] == "-1"]
     assert baseline, "the fixture must hold uncertain edema labels"
     if expected is None:
         assert not uncertain and len(rows) > 0
+        assert _meta(out)["skipped"]["uncertain_dropped"] == len(baseline)   # the fixture's only -1s are edema
     else:
         assert uncertain and {r["edema"] for r in uncertain} == {expected}
 

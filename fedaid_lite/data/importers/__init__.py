@@ -13,7 +13,7 @@ from typing import Any
 
 from . import chexpert_plus, iu_xray, mimic_cxr
 from .common import UNCERTAIN, LayoutError, assign_sites, official_or_carved, parse_sites, patient_splits, \
-    reconcile_splits
+    reconcile_splits, resolve
 from .merge import merge_imports
 from .write import check_out, write_import
 
@@ -42,6 +42,9 @@ def import_collection(name: str, root: str | Path, out: str | Path, *, uncertain
     check_out(out, root)
     module = COLLECTIONS[name]
     rows, info = module.read_rows(root, all_views)
+    kept = [r for r in rows if resolve(r.codes, uncertain) is not None]   # --uncertain drop acts before splitting
+    info["skipped"]["uncertain_dropped"] = len(rows) - len(kept)
+    rows = kept
     if name == "iu-xray":
         split = patient_splits([r.patient_id for r in rows], val_fraction, test_fraction, seed)
         rows = [replace(r, split=split[r.patient_id]) for r in rows]

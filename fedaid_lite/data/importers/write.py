@@ -110,18 +110,16 @@ def write_manifest_folder(records: list[dict], out: Path, info: dict[str, Any], 
 def write_import(rows: list[Row], out: Path, info: dict[str, Any], uncertain: str, vocab_size: int,
                  copy_size: int | None = None) -> Path:
     """Resolve labels, build the records (absolute image paths, or copies under images/) and write OUT."""
-    records, copies, dropped = [], {}, 0
+    records, copies = [], {}
     for r in rows:
         labels = resolve(r.codes, uncertain)
-        if labels is None:
-            dropped += 1
-            continue
+        if labels is None:   # import_collection drops these before splitting; never write a guessed label
+            raise ValueError(f"row {r.id} has an uncertain label under --uncertain drop")
         key = str(r.image)
         if copy_size:
             copies[key] = (r.image, f"images/{r.site}/{r.id}.png")
         records.append(manifest_row(r, key, labels))
-    info = {**info, "skipped": {**info.get("skipped", {}), "uncertain_dropped": dropped},
-            "images": f"copied to images/ (grayscale PNG, longest side {copy_size})" if copy_size
+    info = {**info, "images": f"copied to images/ (grayscale PNG, longest side {copy_size})" if copy_size
             else "absolute paths into the collection folder (not copied)"}
     return write_manifest_folder(records, out, info, vocab_size, copies, copy_size or 256)
 
