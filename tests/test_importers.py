@@ -151,6 +151,19 @@ def test_dirichlet_sites_partition_patients(trees, tmp_path):
     assert abs(per_site[0] - per_site[1]) <= 3, "alpha = inf must give (near) equal hospitals"
 
 
+def test_chexpert_plus_png_release_layout(tmp_path):
+    # If this fails, the PNG release (ROOT/PNG/<path_to_image as .png>) is not found and every image is skipped.
+    root = tmp_path / "root"
+    facts = build_chexpert_plus(root)
+    for jpg in sorted(root.glob("*/patient*/study*/*.jpg")):
+        png = root / "PNG" / jpg.relative_to(root).with_suffix(".png")
+        png.parent.mkdir(parents=True, exist_ok=True)
+        Image.open(jpg).save(png)
+        jpg.unlink()
+    rows = _rows(import_collection("chexpert-plus", root, tmp_path / "o").parent)
+    assert len(rows) == facts["frontal"] and all(r["image"].endswith(".png") for r in rows)
+
+
 def test_copy_writes_compact_pngs(trees, tmp_path):
     root, _ = trees["chexpert-plus"]
     out = import_collection("chexpert-plus", root, tmp_path / "o", copy_size=24).parent

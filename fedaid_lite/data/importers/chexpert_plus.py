@@ -4,8 +4,8 @@ Published layout (CheXpert Plus release, report table df_chexpert_plus_240401.cs
 
     ROOT/df_chexpert_plus_240401.csv      path_to_image, path_to_dcm, frontal_lateral, ap_pa, deid_patient_id,
                                           patient_report_date_order, report, section_*, ..., split
-    ROOT/<path_to_image>                  e.g. train/patient00001/study1/view1_frontal.jpg (the PNG release
-                                          with the same stem is found too: .../view1_frontal.png)
+    ROOT/<path_to_image>                  e.g. train/patient00001/study1/view1_frontal.jpg; the PNG release
+                                          is found too: ROOT/[PNG/]train/patient00001/study1/view1_frontal.png
     ROOT/chexbert_labels/report_fixed.json   JSON lines: path_to_image + the 14 CheXpert labels (1/0/-1/null)
 
 Labels: report_fixed.json (whole report) if present, else impression_fixed.json, else findings_fixed.json;
@@ -68,10 +68,12 @@ def read_labels(path: Path) -> dict[str, dict[str, int | None]]:
 
 
 def _image(root: Path, rel: str) -> Path | None:
-    p = root / rel
-    for cand in (p, p.with_suffix(".png"), p.with_suffix(".jpg")):
-        if cand.is_file():
-            return cand
+    """ROOT/<path_to_image>, else the PNG release's ROOT/PNG/<path_to_image with .png> (or .jpg)."""
+    for base in (root, root / "PNG"):
+        p = base / rel
+        for cand in (p, p.with_suffix(".png"), p.with_suffix(".jpg")):
+            if cand.is_file():
+                return cand
     return None
 
 
