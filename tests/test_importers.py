@@ -12,6 +12,7 @@ from fedaid_lite.cli import main
 from fedaid_lite.data import load_manifest
 from fedaid_lite.data.importers import import_collection
 from fedaid_lite.data.importers.common import Row, reconcile_splits
+from fedaid_lite.data.importers.mimic_cxr import report_text
 
 from importer_fixtures import build_chexpert_plus, build_iu, build_mimic
 
@@ -253,3 +254,17 @@ def test_help(args, capsys):
     with pytest.raises(SystemExit) as exit_:
         main([*args, "--help"])
     assert exit_.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("text,expected", [
+    (" FINAL REPORT\n EXAMINATION:  CHEST (PA AND LAT)\n \n INDICATION:  cough\n \n FINDINGS: \n \n Clear lungs.\n"
+     " \n IMPRESSION: \n \n No acute process.\n", "FINDINGS: Clear lungs.\nIMPRESSION: No acute process."),
+    (" INDICATION: fever\n FINDINGS AND IMPRESSION:  Small left effusion.\n", "IMPRESSION: Small left effusion."),
+    (" COMPARISON: none\n CONCLUSION: Stable cardiomegaly.\n", "IMPRESSION: Stable cardiomegaly."),
+    (" INDICATION: fever\n COMPARISON: none\n", ""),
+])
+def test_mimic_report_sections(tmp_path, text, expected):
+    # If this fails, MIMIC reports keep indication/comparison text or lose impressions under a variant header.
+    path = tmp_path / "s1.txt"
+    path.write_text(text)
+    assert report_text(path) == expected

@@ -94,11 +94,11 @@ def compose_report(findings: str | None, impression: str | None) -> str:
 _HEADER = re.compile(r"^[ \t]*([A-Z][A-Z /&,()-]*[A-Z)]):", re.MULTILINE)
 
 
-def report_sections(text: str) -> dict[str, str]:
-    """Free-text report -> {HEADER: body} for every `HEADER:` at a line start (MIMIC-CXR style)."""
+def report_sections(text: str) -> list[tuple[str, str]]:
+    """Free-text report -> [(HEADER, body)] for every `HEADER:` at a line start (MIMIC-CXR style), in order."""
     marks = list(_HEADER.finditer(text))
-    return {m.group(1).strip(): text[m.end(): marks[i + 1].start() if i + 1 < len(marks) else len(text)].strip()
-            for i, m in enumerate(marks)}
+    return [(m.group(1).strip(), text[m.end(): marks[i + 1].start() if i + 1 < len(marks) else len(text)].strip())
+            for i, m in enumerate(marks)]
 
 
 def code(raw: str | float | None) -> int | None:

@@ -50,8 +50,10 @@ def report_text(path: Path) -> str:
         sections = report_sections(path.read_text(encoding="utf-8", errors="replace"))
     except OSError:
         raise LayoutError(f"{path} is unreadable; re-extract mimic-cxr-reports.zip") from None
-    findings = sections.get("FINDINGS", "")
-    impression = sections.get("IMPRESSION", "") or sections.get("FINDINGS AND IMPRESSION", "")
+    # Headers vary (MIT-LCP's section_parser lists them): "CONCLUSION", "FINDINGS AND IMPRESSION",
+    # "FINDINGS/IMPRESSION" are impressions; "FINDING" is findings. Repeated sections are joined.
+    findings = " ".join(t for h, t in sections if "IMPRESSION" not in h and h != "CONCLUSION" and "FINDING" in h)
+    impression = " ".join(t for h, t in sections if "IMPRESSION" in h or h == "CONCLUSION")
     return compose_report(findings, impression)
 
 
