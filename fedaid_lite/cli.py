@@ -1,4 +1,4 @@
-"""The `fedaid-lite` command: info, data make/show, pretrain, run, compare, sweep.
+"""The `fedaid-lite` command: info, data make/show/import/merge, pretrain, run, compare, sweep.
 
 Every subcommand takes `--set key=value` overrides (dotted config keys, see `fedaid-lite info --keys`).
 A bad input exits with status 2 and one line naming the problem; no traceback.
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
+from .cli_import import add_import_parsers
 from .config import Experiment, describe, parse_assignments
 from .names import ALGORITHMS
 
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     show = dsub.add_parser("show", help="per-site counts, prevalences and three example reports")
     show.add_argument("path", help="a folder holding manifest.csv, or the manifest itself")
     show.set_defaults(handler=_data_show)
+    add_import_parsers(dsub)   # data import / data merge (real collections)
 
     pre = sub.add_parser("pretrain", help="pretrain the two towers on the public corpus (what "
                                           "data_samples/pretrained/ ships; model.init=pretrained loads it)")

@@ -11,7 +11,7 @@ ONLY_IN = {"umap": {"viz.py", "viz_"}, "ipywidgets": {"widgets.py"}, "flwr": {"f
            "plotly": {"viz.py", "viz_", "widgets.py"}}
 CORE = {"names", "config", "data", "model", "losses", "dro", "metrics", "train", "algorithms", "federated",
         "history", "evaluate", "fedaid", "protocol", "checkpoint", "probes", "ideal", "pretrain"}
-UPPER = {"viz", "widgets", "cli", "flower", "experiments", "sweep"}
+UPPER = {"viz", "widgets", "cli", "cli_import", "flower", "experiments", "sweep"}
 
 
 def _imports(path: Path) -> set[str]:
