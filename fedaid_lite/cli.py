@@ -34,7 +34,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.handler(args) or 0
+        status = args.handler(args) or 0
+        sys.stdout.flush()               # inside the try: a closed pipe surfaces here, not at interpreter exit
+        return status
     except BrokenPipeError:
         return _reader_went_away()
     except KeyboardInterrupt:
@@ -238,10 +240,10 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .federated import check_output_dir
-
     cfg = _experiment(args).override({"fed.algorithm": args.algorithm})
     cfg.check_runnable()
+    from .federated import check_output_dir   # after the config checks: a bad --set fails before torch loads
+
     out = Path(args.out)
     check_output_dir(cfg, out)          # a refused rerun must leave the folder's config.json as it was
     out.mkdir(parents=True, exist_ok=True)
