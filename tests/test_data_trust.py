@@ -210,3 +210,29 @@ def test_device_without_cuda_is_refused_before_work(tmp_path, capsys, monkeypatc
     assert main(["run", "--algorithm", "fedavg", "--preset", "tiny", "--set", "train.device=cuda",
                  "--out", str(out)]) == 2
     assert "train.device='cuda'" in _one_error_line(capsys) and not out.exists()
+
+
+def test_check_report_lists_every_problem_and_separates_warnings(tmp_path, capsys):
+    """If this fails, `data check` hides problems after the first, or calls a harmless oddity an error."""
+    rows = manifest_rows()
+    rows[1]["image"] = rows[0]["image"]                          # same image, both train: a warning
+    rows[3]["image"] = rows[2]["image"]                          # train and test share an image: leakage
+    rows[5]["cardiomegaly"], rows[5]["mention_cardiomegaly"] = "0", "1"   # label contradicts the report
+    rows[6]["id"] = rows[4]["id"]
+    write_manifest(tmp_path, rows)
+    report = check_manifest(tmp_path)
+    assert len(report.errors) == 2 and not report.ok
+    assert any("case2.png" in e and "different splits" in e for e in report.errors)
+    assert any("'id'" in e and "row 7" in e for e in report.errors)
+    assert any("case0.png" in w for w in report.warnings) and any("row" in w and "mention" in w for w in report.warnings)
+    assert main(["data", "check", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert "2 error(s)" in captured.out and len(captured.err.strip().splitlines()) == 1
+    with pytest.raises(ManifestError, match=r"\(and 1 more: fedaid-lite data check lists them\)"):
+        load_manifest(tmp_path)
+
+
+def test_data_check_on_the_shipped_sample_is_clean(capsys):
+    """If this fails, the shipped sample data itself breaks the integrity rules we ask users to keep."""
+    assert main(["data", "check", str(Path(__file__).resolve().parent.parent / "data_samples")]) == 0
+    assert "OK, 0 warning(s)" in capsys.readouterr().out
