@@ -94,7 +94,8 @@ def read_table(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     csv.field_size_limit(max(csv.field_size_limit(), FIELD_LIMIT))
     reader = csv.DictReader(io.StringIO(text, newline=""), restkey=EXTRA)
     try:
-        header = list(reader.fieldnames or [])
+        header = [h.strip() for h in reader.fieldnames or []]   # "id, site, split" typed by hand
+        reader.fieldnames = header
         rows = list(reader)
     except csv.Error as err:
         hint = ("a cell is over 16 million characters, usually a quote that opens a cell and never closes"
