@@ -224,7 +224,8 @@ def test_check_report_lists_every_problem_and_separates_warnings(tmp_path, capsy
     assert len(report.errors) == 2 and not report.ok
     assert any("case2.png" in e and "different splits" in e for e in report.errors)
     assert any("'id'" in e and "row 7" in e for e in report.errors)
-    assert any("case0.png" in w for w in report.warnings) and any("row" in w and "mention" in w for w in report.warnings)
+    assert any("case0.png" in w for w in report.warnings)
+    assert any("row" in w and "mention" in w for w in report.warnings)
     assert main(["data", "check", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert "2 error(s)" in captured.out and len(captured.err.strip().splitlines()) == 1

@@ -23,8 +23,8 @@ from fedaid_lite.config import Experiment, known_keys
 from tests.fixtures_manifest import bomb_png, manifest_rows, snapshot, write_manifest
 
 EXE = Path(sys.executable).parent / "fedaid-lite"
-N_MANIFESTS = 60
-N_SETTINGS = 200
+N_MANIFESTS = 150
+N_SETTINGS = 400
 HOSTILE = ["", " ", "nan", "NaN", "inf", "-inf", "1e400", "-1", "0", "2", "0.5", "1.5", "true", "abc", "ünïcødé",
            "日本語", "\u202e", "x" * 5000, "1,2", '"', "'", "None", "[]", "{}", "9" * 40, "-0", "0x10", "1_000"]
 
@@ -72,7 +72,8 @@ def _mutate(root: Path, rng: np.random.Generator) -> tuple[str, bool]:
         return f"{kind} {col}={rows[r][col][:20]!r}", False
     if kind == "path":
         rows[r]["image"] = str(rng.choice(["../x.png", "/etc/passwd", "images/../../x.png", "images",
-                                           "images/nope.png", "C:\\x.png", "images/case1\0.png", "~/x.png"]))
+                                           "images/nope.png", "C:\\x.png", "images/case1\0.png", "~/x.png",
+                                           "images/ünï 日本.png"]))
         path.write_text(_to_csv(header, rows))              # a NUL byte is a malformed CSV of its own
         return f"{kind} {rows[r]['image']!r}", True
     if kind == "image":

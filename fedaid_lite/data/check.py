@@ -57,7 +57,8 @@ class CheckReport:
     def raise_if_errors(self) -> None:
         """Raise a one-line `ManifestError` with the first error (and how many more there are)."""
         if self.errors:
-            more = f" (and {len(self.errors) - 1} more: fedaid-lite data check lists them)" if len(self.errors) > 1 else ""
+            extra = len(self.errors) - 1
+            more = f" (and {extra} more: fedaid-lite data check lists them)" if extra else ""
             raise ManifestError(self.errors[0] + more)
 
     def format(self) -> str:
@@ -226,7 +227,8 @@ def check_table(rows: list[dict[str, str]]) -> tuple[list[str], list[str]]:
             splits = {rows[r - 1]["split"] for r in rs}
             msg = f"manifest column 'image': {image} is used by rows {', '.join(map(str, rs[:5]))}"
             if len(splits) > 1:
-                errors.append(msg + f" in different splits ({', '.join(sorted(splits))}): leakage; give each row its own image")
+                errors.append(msg + f" in different splits ({', '.join(sorted(splits))}): leakage; "
+                              "give each row its own image")
             else:
                 warns.append(msg + "; fine for several reports of one image, otherwise a copy-paste slip")
     if contradictions:

@@ -174,7 +174,8 @@ def _row_meta(rec: dict[str, str], r: int) -> dict[str, Any]:
             try:
                 meta[col] = cast(rec[col])
             except ValueError:
-                raise ManifestError(f"manifest row {r}, column {col!r}: {rec[col]!r} is not an {cast.__name__}") from None
+                raise ManifestError(f"manifest row {r}, column {col!r}: {rec[col]!r} is not "
+                                    f"an {cast.__name__}") from None
     return meta
 
 
