@@ -1,4 +1,4 @@
-"""The `fedaid-lite` command: info, data make/show/import/merge, pretrain, run, compare, sweep.
+"""The `fedaid-lite` command: info, data make/show/check/import/merge, pretrain, run, compare, sweep.
 
 Every subcommand takes `--set key=value` overrides (dotted config keys, see `fedaid-lite info --keys`).
 A bad input exits with status 2 and one line naming the problem; no traceback.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from importlib import metadata
@@ -34,7 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return args.handler(args) or 0
+        status = args.handler(args) or 0
+        sys.stdout.flush()               # inside the try: a closed pipe surfaces here, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        return _reader_went_away()
     except KeyboardInterrupt:
         print("fedaid-lite: interrupted; finished rounds are kept in the output folder", file=sys.stderr)
         return 130
@@ -47,6 +52,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"fedaid-lite: error: {str(err).splitlines()[0]}", file=sys.stderr)
         return 1
+
+
+def _reader_went_away() -> int:
+    """`fedaid-lite data show DIR | head`: the reader closed the pipe; stop quietly, as `cat` would."""
+    try:   # point stdout at /dev/null so the interpreter's final flush cannot raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a real file (e.g. captured in tests)
+        pass
+    return 141                                     # 128 + SIGPIPE, the status `cat` gets in the same pipe
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,7 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     make.set_defaults(handler=_data_make)
     show = dsub.add_parser("show", help="per-site counts, prevalences and three example reports")
     show.add_argument("path", help="a folder holding manifest.csv, or the manifest itself")
+    _outside_paths(show)
     show.set_defaults(handler=_data_show)
+    check = dsub.add_parser("check", help="integrity report of a manifest: leakage across splits, duplicates, "
+                                          "shared images, label/mention conflicts, site sizes, paths")
+    check.add_argument("path", help="a folder holding manifest.csv, or the manifest itself")
+    _outside_paths(check)
+    check.set_defaults(handler=_data_check)
     add_import_parsers(dsub)   # data import / data merge (real collections)
 
     pre = sub.add_parser("pretrain", help="pretrain the two towers on the public corpus (what "
@@ -122,12 +142,21 @@ def _common(p: argparse.ArgumentParser, data_only: bool = False) -> None:
         p.add_argument("--data", default=None, metavar="DIR_OR_CSV",
                        help="train on a manifest (e.g. data_samples) instead of generating hospitals")
         p.add_argument("--quiet", action="store_true", help="no progress bars")
+        _outside_paths(p)
+
+
+def _outside_paths(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-outside-paths", action="store_true",
+                   help="let manifest image paths leave the manifest's folder (../x.png, absolute paths); "
+                        "same as --set data.allow_outside_paths=true")
 
 
 def _experiment(args: argparse.Namespace) -> Experiment:
     cfg = Experiment.preset(args.preset).override(parse_assignments(args.overrides))
     if getattr(args, "data", None):
         cfg = cfg.override({"data.manifest": str(_manifest_path(args.data))})
+    if getattr(args, "allow_outside_paths", False):
+        cfg = cfg.override({"data.allow_outside_paths": True})
     return cfg
 
 
@@ -177,9 +206,23 @@ def _data_make(args: argparse.Namespace) -> int:
 def _data_show(args: argparse.Namespace) -> int:
     from .data import format_summary, heterogeneity_summary, load_manifest
 
-    hospitals = load_manifest(_manifest_path(args.path))
+    hospitals = load_manifest(_manifest_path(args.path), allow_outside_paths=args.allow_outside_paths)
+    for warning in hospitals.info.get("check_warnings", []):
+        print(f"fedaid-lite: warning: {warning}", file=sys.stderr)
     print(format_summary(heterogeneity_summary(hospitals), hospitals))
     return 0
+
+
+def _data_check(args: argparse.Namespace) -> int:
+    from .data import check_manifest
+
+    report = check_manifest(_manifest_path(args.path), allow_outside_paths=args.allow_outside_paths)
+    print(report.format())
+    if report.ok:
+        return 0
+    print(f"fedaid-lite: error: {report.path} has {len(report.errors)} error(s), listed above; fix them and "
+          "run data check again", file=sys.stderr)
+    return 2
 
 
 def _pretrain(args: argparse.Namespace) -> int:
@@ -191,14 +234,20 @@ def _pretrain(args: argparse.Namespace) -> int:
             raise ValueError("--shipped regenerates the shipped presets as they are; drop --set/--preset, or use --out")
         print(f"wrote {pretrain_shipped(log=say)}")
         return 0
-    out = pretrain(_experiment(args), args.out, log=say)
+    cfg = _experiment(args)
+    cfg.check_runnable()
+    out = pretrain(cfg, args.out, log=say)
     print(f"wrote {out}; use it with --set model.pretrained={out}")
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     cfg = _experiment(args).override({"fed.algorithm": args.algorithm})
+    cfg.check_runnable()
+    from .federated import check_output_dir   # after the config checks: a bad --set fails before torch loads
+
     out = Path(args.out)
+    check_output_dir(cfg, out)          # a refused rerun must leave the folder's config.json as it was
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.json").write_text(cfg.to_json())
     if args.engine == "flower":
@@ -226,6 +275,7 @@ def _compare(args: argparse.Namespace) -> int:
     from .train import configure_threads
 
     cfg = _experiment(args)
+    cfg.check_runnable()
     algorithms = args.algorithms or list(DEFAULT_ALGORITHMS)
     if algorithms == ["all"]:
         algorithms = list(HEADLINE_ALGORITHMS)

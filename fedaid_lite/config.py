@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from .constraints import cross_field_problem, device_problem
 from .names import ALGORITHMS
 
 INF = math.inf
@@ -35,6 +36,8 @@ class DataConfig:
     """Which hospitals, how many cases, and how much they differ (0 = IID for each shift knob)."""
 
     manifest: str = _f("", "path to a manifest.csv to load instead of generating; '' = synthetic in memory")
+    allow_outside_paths: bool = _f(False, "let manifest image paths point outside the manifest's folder (../x.png, "
+                                   "absolute paths); off so a manifest from someone else cannot read arbitrary files")
     preset: str = _f("default", "named set of synthetic hospitals (fedaid_lite.data presets)")
     seed: int = _f(20261129, "dataset seed: root of the SeedSequence tree (site -> sample -> stage)", 0, 2**63 - 1)
     n_per_site: int = _f(400, "cases per hospital before quantity skew", 8, 100_000)
@@ -129,10 +132,15 @@ class Experiment:
     seed: int = _f(0, "training seed: model init, batch order, client sampling", 0, 2**63 - 1)
 
     def __post_init__(self) -> None:
-        if self.fed.two_stage and self.fed.algorithm == "fedaid" and self.fed.stage1_steps >= self.train.local_steps:
-            raise ValueError(
-                f"fed.stage1_steps={self.fed.stage1_steps} must be below train.local_steps="
-                f"{self.train.local_steps} (stage 2 gets the remaining steps); lower it or raise local_steps")
+        problem = cross_field_problem(self)
+        if problem:
+            raise ValueError(problem)
+
+    def check_runnable(self) -> None:
+        """Raise a one-line ValueError when this machine cannot run the config (train.device absent)."""
+        problem = device_problem(self.train.device)
+        if problem:
+            raise ValueError(problem)
 
     @classmethod
     def default(cls) -> "Experiment":

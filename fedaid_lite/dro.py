@@ -58,6 +58,10 @@ def project_chi2_ball(weights: Sequence[float], p: Sequence[float], rho: float) 
     ref = np.asarray(p, dtype=np.float64)
     if w.shape != ref.shape or w.ndim != 1 or w.size == 0:
         raise ValueError(f"weights and p must be 1-D of the same length, got {w.shape} and {ref.shape}")
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(ref))):   # NaN compares False: it would slip through
+        raise ValueError(f"weights and p must be finite, got weights {w.tolist()} and p {ref.tolist()}")
+    if not np.isfinite(rho):
+        raise ValueError(f"rho must be finite, got {rho}")
     if np.any(ref <= 0) or abs(ref.sum() - 1.0) > 1e-6:
         raise ValueError(f"p must be a strictly positive distribution, got {ref.tolist()}")
     if rho < 0:

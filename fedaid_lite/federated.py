@@ -221,6 +221,13 @@ def finish_run(checkpoint_dir: str | Path | None, runtime: ClientRuntime, algo: 
             save_model(runtime.frozen("eval", state), Path(checkpoint_dir) / "local_models" / f"client{k}")
 
 
+def check_output_dir(cfg: Experiment, directory: str | Path) -> None:
+    """Refuse `directory` when it holds a checkpoint of a different run; callers check before writing there."""
+    ckpt = load_checkpoint(directory)
+    if ckpt is not None:
+        _check_resumable(cfg, ckpt, directory)
+
+
 def _check_resumable(cfg: Experiment, ckpt: Checkpoint, directory: str | Path) -> None:
     old, new = _flat(ckpt.history.config), cfg.flat()
     changed = sorted(k for k in set(old) | set(new) if k not in RUNTIME_ONLY and old.get(k) != new.get(k))

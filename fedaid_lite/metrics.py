@@ -20,9 +20,10 @@ def similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def first_hit_ranks(sim: np.ndarray, relevant: np.ndarray) -> np.ndarray:
     """(Nq,) 0-based rank of each query's best-scoring relevant item among the gallery.
 
-    rank = number of *non-relevant* items scoring at least as high as the best relevant one, so ties
-    count against the model (a collapsed model that scores everything equally gets chance, not 100 %).
-    A query with no relevant item gets rank Ng (never a hit).
+    rank = number of *non-relevant* items scoring at least as high as the best relevant one: ties count
+    against the model (pessimistic), so a collapsed model that scores everything equally ranks every
+    relevant item behind all non-relevant ones and gets recall 0, never a flattering 100 %
+    (docs/metrics.md, "Ties"). A query with no relevant item gets rank Ng (never a hit).
     """
     sim = np.asarray(sim, np.float64)
     relevant = np.asarray(relevant, bool)
@@ -150,9 +151,18 @@ def uniformity(emb: np.ndarray, t: float = 2.0) -> float:
     return float(np.log(np.mean(np.exp(v - v.max()))) + v.max())            # stable log-mean-exp
 
 
-def modality_gap(image_emb: np.ndarray, text_emb: np.ndarray) -> float:
-    """Liang et al. (2022): ||mean image embedding - mean text embedding||."""
-    return float(np.linalg.norm(np.asarray(image_emb, np.float64).mean(0) - np.asarray(text_emb, np.float64).mean(0)))
+def modality_gap(image_emb: np.ndarray, text_emb: np.ndarray, atol: float = 1e-3) -> float:
+    """Liang et al. (2022): ||mean image embedding - mean text embedding|| of (N, D) unit-norm rows."""
+    image_emb, text_emb = np.asarray(image_emb, np.float64), np.asarray(text_emb, np.float64)
+    if not (np.all(np.isfinite(image_emb)) and np.all(np.isfinite(text_emb))):
+        return float("nan")                  # a diverged model: NaN like every other metric, not an error
+    for name, emb in (("image_emb", image_emb), ("text_emb", text_emb)):
+        # The gap is defined on the unit sphere; on raw features it would measure scale, not separation.
+        norms = np.linalg.norm(emb, axis=1)
+        if emb.ndim != 2 or not np.all(np.abs(norms - 1.0) <= atol):
+            raise ValueError(f"modality_gap: {name} rows must be L2-normalised (norms {norms.min():.3g} to "
+                             f"{norms.max():.3g}); pass the model's normalised embeddings")
+    return float(np.linalg.norm(image_emb.mean(0) - text_emb.mean(0)))
 
 
 def mean_sq_distance(emb: np.ndarray, reference: np.ndarray) -> float:

@@ -16,8 +16,8 @@ def _cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
                           env={**os.environ, "HF_HUB_OFFLINE": "1"})
 
 
-@pytest.mark.parametrize("args", [[], ["run"], ["compare"], ["data", "make"], ["data", "show"], ["info"],
-                                  ["sweep"]])
+@pytest.mark.parametrize("args", [[], ["run"], ["compare"], ["data", "make"], ["data", "show"], ["data", "check"],
+                                  ["info"], ["sweep"]])
 def test_help_everywhere(args):
     # Every command must explain itself; a crash here means a broken parser.
     out = _cli(*args, "--help")

@@ -1,5 +1,6 @@
 """Synthetic heterogeneous hospitals (chest-radiograph-like images + reports) and manifest I/O."""
 
+from .check import CheckReport, check_manifest
 from .generate import make_hospitals
 from .lexicon import zero_shot_prompts
 from .manifest import ManifestError, load_hospitals, load_manifest, write_dataset
@@ -8,5 +9,6 @@ from .tokenizer import load_tokenizer, save_tokenizer, train_tokenizer
 from .types import FINDINGS, MENTION_CODES, Hospitals, PairedData
 
 __all__ = ["FINDINGS", "MENTION_CODES", "PairedData", "Hospitals", "make_hospitals", "load_hospitals",
-           "load_manifest", "write_dataset", "ManifestError", "heterogeneity_summary", "format_summary",
+           "load_manifest", "write_dataset", "ManifestError", "check_manifest", "CheckReport",
+           "heterogeneity_summary", "format_summary",
            "zero_shot_prompts", "train_tokenizer", "save_tokenizer", "load_tokenizer"]

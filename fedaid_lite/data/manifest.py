@@ -5,7 +5,8 @@ The manifest is one CSV row per image–report pair. Required columns: id, site,
 is derived). Optional: mention_<finding> (1 / 0 / -1 / blank), view, seed, attrs and acq (JSON), study,
 archetype. Splits: train, val, test and optionally global_test (without it the global test set is the
 pooled per-site test rows). A real MIMIC-CXR / CheXpert Plus / IU X-ray manifest in this schema loads
-unchanged; every image goes through the same `to_model_image` conversion as generated ones.
+unchanged; every image goes through the same `to_model_image` conversion as generated ones. Loading runs
+every check of `check.py` first (leakage, duplicates, paths outside the folder, ...): errors refuse it.
 """
 
 from __future__ import annotations
@@ -19,26 +20,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from ..config import DataConfig
 from .acquisition import to_model_image
+from .check import (LABELS, MENTION_COLUMNS, REQUIRED, CheckReport, ManifestError, check_rows, check_table,
+                    manifest_file, open_image, read_table)
 from .generate import Case, assemble, generate_cases, generator_info, make_hospitals
 from .readme import LICENSE_TEXT, readme_text
 from .tokenizer import load_tokenizer, save_tokenizer, train_tokenizer
 from .types import FINDINGS, MENTION_CODES, Hospitals
 
-REQUIRED = ("id", "site", "split", "patient_id", "image", "report")
-LABELS = FINDINGS[:-1]
-MENTION_COLUMNS = tuple(f"mention_{k}" for k in FINDINGS)
 COLUMNS = (REQUIRED[:5] + ("study", "view", "width", "height", "report") + FINDINGS + MENTION_COLUMNS
            + ("archetype", "attrs", "acq", "seed"))
-ALLOWED_SPLITS = ("train", "val", "test", "global_test")
 MARKER = "fedaid_lite.data"   # meta.json "generator": only such folders may be overwritten
-
-
-class ManifestError(ValueError):
-    """A manifest problem, named by row number (1 = first data row) and column."""
 
 
 def _json(v: Any) -> str:
@@ -120,71 +115,37 @@ def verify_sums(root: str | Path) -> list[str]:
     return bad
 
 
-def _int_cell(raw: str, row: int, col: str, allowed: tuple[int, ...]) -> int:
-    try:
-        v = int(float(raw))
-        if v not in allowed or float(raw) != v:
-            raise ValueError
-    except ValueError:
-        raise ManifestError(f"manifest row {row}, column {col!r}: value {raw!r} is not one of "
-                            f"{', '.join(map(str, allowed))}; fix that cell") from None
-    return v
+def load_manifest(path: str | Path, image_size: int = 64, vocab_size: int = 2000,
+                  allow_outside_paths: bool = False) -> Hospitals:
+    """Read, check (check.py) and decode a manifest.csv into Hospitals; never writes anything.
 
-
-def load_manifest(path: str | Path, image_size: int = 64, vocab_size: int = 2000) -> Hospitals:
-    """Read and validate a manifest.csv (see module docstring) into Hospitals; never writes anything."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "manifest.csv"
-    if not path.is_file():
-        raise FileNotFoundError(f"manifest {path} not found; point data.manifest at a manifest.csv")
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        header = reader.fieldnames or []
-        for col in REQUIRED + LABELS:
-            if col not in header:
-                raise ManifestError(f"manifest row 0 (header), column {col!r}: missing; add a {col!r} column")
-        records = list(reader)
-    if not records:
-        raise ManifestError(f"manifest {path} has a header but no rows")
+    Any integrity error refuses the manifest in one line; warnings land in `info["check_warnings"]`.
+    """
+    path = manifest_file(path)
+    _, records = read_table(path)
+    errors = check_rows(records, path.parent, allow_outside_paths)
+    report = CheckReport(str(path), len(records), errors)
+    if not errors:
+        report.errors, report.warnings = check_table(records)
+    report.raise_if_errors()
     sites: list[str] = []
     cases = []
     for r, rec in enumerate(records, start=1):
-        for col in REQUIRED:
-            if not (rec.get(col) or "").strip():
-                raise ManifestError(f"manifest row {r}, column {col!r}: empty; every row needs a {col}")
-        if rec["split"] not in ALLOWED_SPLITS:
-            raise ManifestError(f"manifest row {r}, column 'split': unknown split {rec['split']!r}; "
-                                f"use one of {', '.join(ALLOWED_SPLITS)}")
-        labels = np.array([_int_cell(rec[k], r, k, (0, 1)) for k in LABELS] + [0], dtype=np.int8)
+        labels = np.array([int(float(rec[k])) for k in LABELS] + [0], dtype=np.int8)
         derived = int(not labels[:-1].any())
-        labels[-1] = _int_cell(rec["no_finding"], r, "no_finding", (0, 1)) if rec.get("no_finding") else derived
-        mentions = np.array([_int_cell(rec[c], r, c, (1, 0, -1, -2)) if (rec.get(c) or "").strip() else -2
+        labels[-1] = int(float(rec["no_finding"])) if (rec.get("no_finding") or "").strip() else derived
+        mentions = np.array([int(float(rec[c])) if (rec.get(c) or "").strip() else -2
                              for c in MENTION_COLUMNS], dtype=np.int8)
-        img_path = (path.parent / rec["image"]).resolve()
-        try:
-            with Image.open(img_path) as im:
+        with open_image(path.parent / rec["image"], r, rec["image"]) as im:
+            try:
                 image = to_model_image(im, image_size)
-        except (OSError, UnidentifiedImageError, ValueError) as err:
-            why = "not found" if not img_path.exists() else f"unreadable ({type(err).__name__})"
-            raise ManifestError(f"manifest row {r}, column 'image': {rec['image']} is {why}; "
-                                "fix the path or the file") from None
+            except (OSError, ValueError) as err:     # a truncated file fails only when its pixels are decoded
+                raise ManifestError(f"manifest row {r}, column 'image': {rec['image']} is unreadable "
+                                    f"({type(err).__name__}); fix or replace the file") from None
         if rec["site"] not in sites:
             sites.append(rec["site"])
-        meta: dict[str, Any] = {"view": rec.get("view") or ""}
-        for col in ("attrs", "acq"):
-            try:
-                meta[col] = json.loads(rec[col]) if (rec.get(col) or "").strip() else {}
-            except ValueError:
-                raise ManifestError(f"manifest row {r}, column {col!r}: not valid JSON; fix or empty it") from None
-        for col, cast in (("seed", int), ("study", int), ("archetype", str)):
-            if (rec.get(col) or "").strip():
-                try:
-                    meta[col] = cast(rec[col])
-                except ValueError:
-                    raise ManifestError(f"manifest row {r}, column {col!r}: {rec[col]!r} is not an {cast.__name__}") from None
         cases.append(Case(rec["id"], sites.index(rec["site"]), rec["split"], rec["patient_id"], image,
-                          rec["report"], labels, mentions, meta))
+                          rec["report"], labels, mentions, _row_meta(rec, r)))
     tok_path = path.parent / "tokenizer.json"
     tok = load_tokenizer(tok_path) if tok_path.is_file() else train_tokenizer(
         [c.report for c in cases if c.split == "train"], vocab_size)
@@ -196,11 +157,30 @@ def load_manifest(path: str | Path, image_size: int = 64, vocab_size: int = 2000
             info["source"] = "manifest"
         except ValueError:
             pass
+    info["check_warnings"] = list(report.warnings)
     return assemble(cases, tuple(sites), image_size, tok, info)
 
 
+def _row_meta(rec: dict[str, str], r: int) -> dict[str, Any]:
+    """The optional columns of one row (view, attrs, acq, seed, study, archetype), checked."""
+    meta: dict[str, Any] = {"view": rec.get("view") or ""}
+    for col in ("attrs", "acq"):
+        try:
+            meta[col] = json.loads(rec[col]) if (rec.get(col) or "").strip() else {}
+        except ValueError:
+            raise ManifestError(f"manifest row {r}, column {col!r}: not valid JSON; fix or empty it") from None
+    for col, cast in (("seed", int), ("study", int), ("archetype", str)):
+        if (rec.get(col) or "").strip():
+            try:
+                meta[col] = cast(rec[col])
+            except ValueError:
+                raise ManifestError(f"manifest row {r}, column {col!r}: {rec[col]!r} is not "
+                                    f"an {cast.__name__}") from None
+    return meta
+
+
 def load_hospitals(cfg: DataConfig) -> Hospitals:
-    """`load_manifest(cfg.manifest)` when a manifest is configured, else `make_hospitals(cfg)`."""
+    """`load_manifest(cfg.manifest)` (checked) when a manifest is configured, else `make_hospitals(cfg)`."""
     if cfg.manifest:
-        return load_manifest(cfg.manifest, cfg.image_size, cfg.vocab_size)
+        return load_manifest(cfg.manifest, cfg.image_size, cfg.vocab_size, cfg.allow_outside_paths)
     return make_hospitals(cfg)

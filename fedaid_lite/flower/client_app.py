@@ -98,8 +98,9 @@ def _hospitals(cfg: Experiment, node_config: Mapping[str, Any]) -> Any:
 
     if "data-path" in node_config:
         path = str(node_config["data-path"])
-        return _remember(_HOSPITALS, f"manifest|{path}|{cfg.data.image_size}|{cfg.data.vocab_size}",
-                         lambda: load_manifest(path, cfg.data.image_size, cfg.data.vocab_size), _MAX_HOSPITALS)
+        d = cfg.data
+        return _remember(_HOSPITALS, f"manifest|{path}|{d.image_size}|{d.vocab_size}|{d.allow_outside_paths}",
+                         lambda: load_manifest(path, d.image_size, d.vocab_size, d.allow_outside_paths), _MAX_HOSPITALS)
     return _remember(_HOSPITALS, f"data|{cfg.data!r}", lambda: load_hospitals(cfg.data), _MAX_HOSPITALS)
 
 
