@@ -53,8 +53,11 @@ def test_mimic_frontal_only_missing_images_skipped_and_split_conflict_resolved(t
     assert len(rows) == facts["frontal"] and {r["view"] for r in rows} <= {"PA", "AP"}
     assert facts["missing"] not in {r["id"] for r in rows}
     assert meta["skipped"]["missing_image"] == 1 and meta["skipped"]["non_frontal"] == facts["lateral"]
-    assert all(Path(r["image"]).is_absolute() and Path(r["image"]).is_file() and
-               Path(r["image"]).is_relative_to(root.resolve()) for r in rows), "paths must point into --root"
+    # Paths stay inside the imported folder as written and reach --root through its `collection` symlink.
+    folder = imported["mimic-cxr"]
+    assert (folder / "collection").resolve() == root.resolve()
+    assert all(r["image"].startswith("collection/") and (folder / r["image"]).is_file() for r in rows), \
+        "paths must point into --root through OUT/collection"
     assert _one_split_per_patient(rows)
     moved = {r["split"] for r in rows if r["patient_id"] == facts["two_split_patient"]}
     assert moved == {"test"} and meta["moved_between_splits"] >= 1
@@ -100,7 +103,7 @@ def test_chexpert_plus_valid_becomes_test_and_labels_map(trees, imported):
         rec = json.loads(line)
         labels[rec["path_to_image"]] = rec
     for r in rows:
-        rel = Path(r["image"]).relative_to(root.resolve()).as_posix()
+        rel = Path(r["image"]).relative_to("collection").as_posix()
         assert r["nodule"] == ("1" if labels[rel]["Lung Lesion"] == 1.0 else "0")
         assert r["cardiomegaly"] == ("1" if labels[rel]["Cardiomegaly"] == 1.0 else "0")
     assert sum("IMPRESSION" not in r["report"] for r in rows) >= 1
@@ -126,8 +129,10 @@ def test_iu_mesh_labels_patient_splits_and_blank_mentions(trees, imported):
 
 @pytest.mark.parametrize("name", list(BUILDERS))
 def test_each_import_is_shown_and_trained_on(imported, tmp_path, capsys, name):
-    # The point of the importers: `data show` accepts the folder and `compare --data` trains on it (tiny).
+    # The point of the importers: `data check` and `data show` accept the folder (no leakage, no duplicates,
+    # no paths outside it) and `compare --data` trains on it (tiny).
     folder = imported[name]
+    assert main(["data", "check", str(folder)]) == 0
     assert main(["data", "show", str(folder)]) == 0
     assert name.replace("-", "_") in capsys.readouterr().out
     assert main(["compare", "--preset", "tiny", "--data", str(folder), "--algorithms", "fedavg",
@@ -186,6 +191,7 @@ def test_merge_makes_a_multi_hospital_federation(imported, tmp_path, capsys):
     assert {r["site"] for r in rows} == {"mimic_cxr", "chexpert_plus", "iu_xray"}
     assert (out / "tokenizer.json").is_file() and _meta(out)["command"].startswith("fedaid-lite data merge")
     assert load_manifest(out).num_sites == 3
+    assert main(["data", "check", str(out)]) == 0
 
 
 def _corrupt(root: Path, what: str) -> Path:

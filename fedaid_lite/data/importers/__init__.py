@@ -63,7 +63,7 @@ def import_collection(name: str, root: str | Path, out: str | Path, *, uncertain
                             "split_rule": split_rule, "moved_between_splits": moved, "site_rule": site_rule,
                             "uncertain": f"{uncertain} (raw labeler codes kept in mention_<finding>)",
                             "sites_spec": sites, "seed": seed}
-    return write_import(rows, out, info, uncertain, vocab_size, copy_size)
+    return write_import(rows, out, info, uncertain, vocab_size, copy_size, root)
 
 
 __all__ = ["COLLECTIONS", "LayoutError", "import_collection", "merge_imports"]

@@ -2,7 +2,7 @@
 
 Ids and patient ids are prefixed with their input's collection tag (`mimic_cxr:...`), so two inputs can
 never collide and no patient spans two inputs; a site name found in two inputs is prefixed the same way.
-Image paths are made absolute (OUT does not copy images); the tokenizer is retrained on the merged train
+Images are not copied: OUT/<tag> is a symlink to each input folder; the tokenizer is retrained on the merged train
 reports. Splits and labels are kept as imported.
 """
 
@@ -36,9 +36,6 @@ def _read(folder: Path) -> tuple[str, dict[str, Any], list[dict[str, str]]]:
         rows = list(reader)
     if not rows:
         raise LayoutError(f"{manifest} has no rows")
-    for r in rows:
-        img = Path(r["image"])
-        r["image"] = str(img if img.is_absolute() else (manifest.parent / img).resolve())
     tag = str(meta.get("collection") or manifest.parent.name)
     return tag, meta, rows
 
@@ -68,6 +65,8 @@ def merge_imports(inputs: Sequence[str | Path], out: str | Path, vocab_size: int
         for r in rows:
             rec = {c: r.get(c, "") for c in COLUMNS}
             rec["id"], rec["patient_id"] = f"{tag}:{r['id']}", f"{tag}:{r['patient_id']}"
+            if not Path(r["image"]).is_absolute():   # through OUT/<tag>, a symlink to the input folder
+                rec["image"] = f"{tag}/{r['image']}"
             if len(site_owner[r["site"]]) > 1:
                 rec["site"] = f"{tag}_{r['site']}"
             records.append(rec)
@@ -78,5 +77,6 @@ def merge_imports(inputs: Sequence[str | Path], out: str | Path, vocab_size: int
             "source_description": "merge of: " + ", ".join(tags),
             "split_rule": "kept as imported", "site_rule": "kept as imported (clashing names prefixed by input tag)",
             "uncertain": "; ".join(f"{t}: {m.get('uncertain', '?')}" for t, (_, m, _) in zip(tags, read)),
-            "images": "absolute paths into the original collections (not copied)", "skipped": {}}
-    return write_manifest_folder(records, out, info, vocab_size)
+            "images": "not copied: paths go through OUT/<tag>/, a symlink to each input folder", "skipped": {}}
+    links = {tag: Path(p) for tag, p in zip(tags, inputs)}
+    return write_manifest_folder(records, out, info, vocab_size, links=links)

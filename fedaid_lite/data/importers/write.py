@@ -22,6 +22,8 @@ from ..tokenizer import save_tokenizer, train_tokenizer
 from ..types import FINDINGS
 from .common import LABELS, Row, resolve
 
+LINK = "collection"   # OUT/collection -> the collection folder the images stay in
+
 IMPORTER_VERSION = "1.0.0"
 
 
@@ -74,14 +76,21 @@ def counts(records: list[dict]) -> dict[str, Any]:
 
 
 def write_manifest_folder(records: list[dict], out: Path, info: dict[str, Any], vocab_size: int,
-                          copies: dict[str, tuple[Path, str]] | None = None, size: int = 256) -> Path:
-    """Write `records` (+ optional image copies {image key: (src, rel)}) into OUT atomically."""
+                          copies: dict[str, tuple[Path, str]] | None = None, size: int = 256,
+                          links: dict[str, Path] | None = None) -> Path:
+    """Write `records` (+ image copies {image key: (src, rel)}, + symlinks {name: target}) into OUT atomically.
+
+    Links keep every manifest path inside OUT *as written* (`collection/files/...`), so the loader's refusal of
+    paths outside a manifest's folder holds without an opt-in, while the images stay where the user keeps them.
+    """
     if not records:
         raise ValueError("nothing to write: no image-report pair survived the import (see the counts above)")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}-", dir=out.parent))
     try:
+        for name, target in (links or {}).items():
+            (tmp / name).symlink_to(Path(target).resolve(), target_is_directory=True)
         for rec in records:
             if copies and rec["image"] in copies:
                 src, rel = copies[rec["image"]]
@@ -108,9 +117,13 @@ def write_manifest_folder(records: list[dict], out: Path, info: dict[str, Any], 
 
 
 def write_import(rows: list[Row], out: Path, info: dict[str, Any], uncertain: str, vocab_size: int,
-                 copy_size: int | None = None) -> Path:
-    """Resolve labels, build the records (absolute image paths, or copies under images/) and write OUT."""
+                 copy_size: int | None = None, root: Path | None = None) -> Path:
+    """Resolve labels, build the records and write OUT.
+
+    Images are copied under images/ (`copy_size`), or referenced through OUT/collection, a symlink to `root`.
+    """
     records, copies = [], {}
+    root = None if root is None else Path(root).resolve()
     for r in rows:
         labels = resolve(r.codes, uncertain)
         if labels is None:   # import_collection drops these before splitting; never write a guessed label
@@ -118,10 +131,13 @@ def write_import(rows: list[Row], out: Path, info: dict[str, Any], uncertain: st
         key = str(r.image)
         if copy_size:
             copies[key] = (r.image, f"images/{r.site}/{r.id}.png")
+        elif root is not None:
+            key = (Path(LINK) / Path(r.image).resolve().relative_to(root)).as_posix()
         records.append(manifest_row(r, key, labels))
     info = {**info, "images": f"copied to images/ (grayscale PNG, longest side {copy_size})" if copy_size
-            else "absolute paths into the collection folder (not copied)"}
-    return write_manifest_folder(records, out, info, vocab_size, copies, copy_size or 256)
+            else f"not copied: paths go through {LINK}/, a symlink to the collection folder"}
+    links = {LINK: root} if root is not None and not copy_size else None
+    return write_manifest_folder(records, out, info, vocab_size, copies, copy_size or 256, links)
 
 
 def readme(info: dict[str, Any]) -> str:
