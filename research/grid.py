@@ -20,7 +20,7 @@ def parse(items):
 
 
 def run_seed(args):
-    base, variants, seed, data_seed = args
+    base, variants, seed, data_seed, out_dir = args
     from fedaid_lite.config import Experiment
     from fedaid_lite.data import load_hospitals
     from fedaid_lite.evaluate import prepare_eval, reference_embeddings
@@ -52,6 +52,8 @@ def run_seed(args):
         m = hist.final_metrics()
         rows.append({"variant": name, "seed": seed, "data_seed": cfg.data.seed, "seconds": round(time.perf_counter() - t, 1),
                      **{k: m[k] for k in sorted(m)}})
+        with open(Path(out_dir) / f"partial-seed{seed}.jsonl", "a") as f:   # kept if a later variant fails
+            f.write(json.dumps(rows[-1]) + "\n")
         print(f"seed {seed} {name}: sem_i2t_p5 {m['sem_i2t_p5']:.3f} zs {m['zeroshot_auroc']:.3f} "
               f"({time.perf_counter() - t:.0f}s)", flush=True)
     return rows
@@ -70,11 +72,14 @@ def main():
         name, _, rest = v.partition(":")
         variants.append((name, parse(rest.split(","))))
     base = parse(a.base)
+    from fedaid_lite.config import Experiment
+    for name, ov in variants:   # a bad key or value stops here, not after an hour of other variants
+        Experiment.default().override({**base, **ov})
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "command.txt").write_text("python " + " ".join(sys.argv) + "\n")
     with mp.get_context("spawn").Pool(min(2, len(a.seeds))) as pool:
-        results = pool.map(run_seed, [(base, variants, s, a.data_seed) for s in a.seeds])
+        results = pool.map(run_seed, [(base, variants, s, a.data_seed, str(out)) for s in a.seeds])
     rows = [r for part in results for r in part]
     keys = list(dict.fromkeys(k for r in rows for k in r))
     with open(out / "results.csv", "w", newline="") as f:
