@@ -106,7 +106,7 @@ def test_map_scores_rows_table_text_and_panel_titles():
 def test_live_map_scores_only_runs_that_are_placed(tmp_path):
     # If this fails, a run not yet on the map shows the ideal's numbers under its own name.
     from fedaid_lite.config import Experiment
-    from fedaid_lite.viz_live import DashboardController, LiveRun
+    from fedaid_lite.dashboard.controller import DashboardController, LiveRun
 
     labels = _labels()
     frame = viz.AlignmentFrame.fit(*_embeddings(0, 0.1), method="pca")
@@ -122,7 +122,7 @@ def test_live_map_scores_only_runs_that_are_placed(tmp_path):
 
 def test_report_puts_the_numbers_table_after_each_map(tmp_path, monkeypatch):
     # If this fails, report.html shows the maps without the table of their numbers.
-    from fedaid_lite import viz_report
+    from fedaid_lite.viz import report as viz_report
     from fedaid_lite.experiments import CompareResult
 
     labels = _labels()

@@ -13,8 +13,8 @@ import pytest
 
 from fedaid_lite.config import Experiment
 from fedaid_lite.ideal import reference_key
-from fedaid_lite.viz_live import PREPARING, DashboardController
-from fedaid_lite.widgets import Dashboard, dashboard
+from fedaid_lite.dashboard.controller import PREPARING, DashboardController
+from fedaid_lite.dashboard import Dashboard, dashboard
 
 pytestmark = pytest.mark.slow  # tiny training runs (two algorithms), a stopped one, a few tiny ideals: ~1-2 min
 
@@ -188,6 +188,6 @@ def test_stop_while_preparing_keeps_the_ideal_going_and_reset_cancels_it(tmp_pat
 
 def test_bind_lambda_slider_reaches_small_values_and_keeps_the_config_value():
     # The tuned λ_bind is a few hundredths; a linear 0-5 slider could not select it.
-    from fedaid_lite.widgets import bind_lambda_options
+    from fedaid_lite.dashboard.widgets import bind_lambda_options
     assert {0.0, 0.01, 0.03, 1.0} <= set(bind_lambda_options(1.0))
     assert 0.02 in bind_lambda_options(0.02) and bind_lambda_options(0.02) == sorted(bind_lambda_options(0.02))

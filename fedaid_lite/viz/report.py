@@ -17,12 +17,12 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from .experiments import CompareResult, summarize
-from .history import atomic_write_text
-from .names import label, row_run_name
-from .viz_frame import AlignmentFrame, frame_subset
-from .viz_maps import alignment_map, map_scores, map_scores_table
-from .viz_plots import dro_weights, metric_curves, results_table
+from ..experiments import CompareResult, summarize
+from ..history import atomic_write_text
+from ..names import label, row_run_name
+from .frame import AlignmentFrame, frame_subset
+from .maps import alignment_map, map_scores, map_scores_table
+from .plots import dro_weights, metric_curves, results_table
 
 MAP_ORDER = ("centralized", "fedavg", "fedprox", "moon", "fedaid")
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1280px;margin:2em auto;padding:0 1em;color:#222}"
@@ -56,11 +56,11 @@ def _map_for(out: Path, result: CompareResult, rows: list[dict[str, Any]], point
     """The maps of `rows`' saved models in one frame, and the table of `map_scores` measured in it."""
     import torch
 
-    from .config import Experiment
-    from .data import load_hospitals
-    from .data.tensors import to_tensors
-    from .model import load_model
-    from .train import embed
+    from ..config import Experiment
+    from ..data import load_hospitals
+    from ..data.tensors import to_tensors
+    from ..model import load_model
+    from ..train import embed
 
     cfg = Experiment.from_dict(result.histories[row_run_name(rows[0])].config)
     hospitals = load_hospitals(cfg.data)

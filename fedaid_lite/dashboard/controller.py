@@ -1,12 +1,12 @@
 """The dashboard's logic without widgets: knob values, a background training thread, and live figures.
 
 `DashboardController` holds the knob values, trains in a background thread (so Stop and the
-sliders stay responsive while rounds run) and calls its listeners after every round. `widgets.py`
+sliders stay responsive while rounds run) and calls its listeners after every round. `widgets`
 binds ipywidgets to it; tests drive it directly.
 
 "Distance to ideal" and the live map need the ideal: a centralized model trained on the pooled
 data for the *preset's* number of rounds (moving the rounds slider does not retrain it). It
-depends only on the preset and the data sliders, and `viz_prepare.Preparation` makes it in the
+depends only on the preset and the data sliders, and `preparation.Preparation` makes it in the
 background: when the dashboard is built (`prepare()`), again when a data slider moves, and it is
 kept in memory and in a disk cache (`ideal.py`) by config. Train never waits for it: the first
 round's curves appear as soon as the hospitals exist and one round has run; until the ideal is
@@ -28,14 +28,14 @@ from typing import Any, Callable
 import numpy as np
 import plotly.graph_objects as go
 
-from .config import Experiment
-from .history import History
-from .names import DASHBOARD_ALGORITHMS, label
-from .ideal import ReferenceCache, default_cache_dir, reference_key, reference_metrics
-from .viz_frame import AlignmentFrame
-from .viz_maps import alignment_map_xy
-from .viz_plots import live_curves, message_figure
-from .viz_prepare import PreparedData, PreparedIdeal, PreparedStore, Preparation, build_data
+from ..config import Experiment
+from ..history import History
+from ..names import DASHBOARD_ALGORITHMS, label
+from ..ideal import ReferenceCache, default_cache_dir, reference_key, reference_metrics
+from ..viz.frame import AlignmentFrame
+from ..viz.maps import alignment_map_xy
+from ..viz.plots import live_curves, message_figure
+from .preparation import PreparedData, PreparedIdeal, PreparedStore, Preparation, build_data
 
 KNOBS = {"label_skew": "data.label_skew", "image_shift": "data.image_shift", "report_shift": "data.report_shift",
          "bind_lambda": "fed.bind_lambda", "dro_rho": "fed.dro_rho", "rounds": "fed.rounds"}
@@ -278,8 +278,8 @@ class DashboardController:
 
     def _fill(self, label: str, record: dict[str, Any], state: dict) -> None:
         """Add a round's distance to the ideal (if it was evaluated without one) and its map position (locked)."""
-        from .evaluate import reference_embeddings
-        from .train import embed
+        from ..evaluate import reference_embeddings
+        from ..train import embed
 
         data, ideal = self._run_data, self._run_ideal
         if data is None or ideal is None:
@@ -303,8 +303,8 @@ class DashboardController:
 
     def _work(self, cfg: Experiment, algorithms: list[str], job: Preparation | None) -> None:
         """The thread body: data, then each algorithm; errors end up in `self.error`."""
-        from .federated import run_federated
-        from .train import configure_threads, resolve_device
+        from ..federated import run_federated
+        from ..train import configure_threads, resolve_device
 
         try:
             configure_threads(cfg.train.threads)
@@ -364,7 +364,7 @@ class DashboardController:
 
     def _on_round(self, label: str, record: dict[str, Any], checkpoint_dir: Path, job: Preparation | None) -> None:
         """After each round: place the new global model on the map (or keep it for the ideal), tell the listeners."""
-        from .checkpoint import load_checkpoint
+        from ..checkpoint import load_checkpoint
 
         ckpt = load_checkpoint(checkpoint_dir)
         with self._lock:

@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from .data.types import FINDINGS, Hospitals
-from .history import History
+from ..data.types import FINDINGS, Hospitals
+from ..history import History
 
 CURVE_METRICS = ("sem_p5", "zeroshot_auroc", "i2t_r5", "dist_to_ref", "diag_cos", "worst_site_sem_p5")
 METRIC_TITLES = {

@@ -4,7 +4,7 @@ Each panel draws one model: circles are images, diamonds are their reports, and 
 joins each matched pair (the shorter the lines, the better the model aligns the two modalities).
 A dropdown recolours by finding, site or modality; a button hides the lines; with per-round
 embeddings a slider steps through the rounds (plotly frames), all in the axes of one `AlignmentFrame`.
-Each panel's title carries two numbers measured in the frame (`viz_frame.layout_scores`): finding
+Each panel's title carries two numbers measured in the frame (`frame.layout_scores`): finding
 purity of the 10 nearest map neighbours (with its chance value) and the matched-pair distance as a
 share of the random-pair distance; `map_scores` gives them per model as rows for a table or a print.
 """
@@ -19,9 +19,9 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from .data.types import FINDINGS
-from .viz_frame import PURITY_K, AlignmentFrame, finding_purity_chance, layout_scores
-from .viz_plots import results_table
+from ..data.types import FINDINGS
+from .frame import PURITY_K, AlignmentFrame, finding_purity_chance, layout_scores
+from .plots import results_table
 
 Embeddings = tuple[np.ndarray, np.ndarray]
 """(image_emb, text_emb), (N, D) each, for the frame's N cases in the frame's order."""

@@ -25,9 +25,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import Experiment
-from .ideal import ReferenceCache, reference_key, train_reference
-from .viz_frame import AlignmentFrame, frame_subset
+from ..config import Experiment
+from ..ideal import ReferenceCache, reference_key, train_reference
+from ..viz.frame import AlignmentFrame, frame_subset
 
 
 @dataclass
@@ -57,10 +57,10 @@ class PreparedIdeal:
 
 def build_data(cfg: Experiment, map_points: int) -> PreparedData:
     """Hospitals, evaluation set, the map's subset and a spare model for `cfg.data` and `cfg.model`."""
-    from .data import load_hospitals
-    from .data.tensors import to_tensors
-    from .evaluate import prepare_eval
-    from .model import build_model
+    from ..data import load_hospitals
+    from ..data.tensors import to_tensors
+    from ..evaluate import prepare_eval
+    from ..model import build_model
 
     hospitals = load_hospitals(cfg.data)
     test = hospitals.global_test
@@ -177,7 +177,7 @@ class Preparation:
         self._on_change(self)
 
     def _run(self) -> None:
-        from .train import configure_threads, resolve_device
+        from ..train import configure_threads, resolve_device
 
         if self._after is not None:
             self._after.thread.join()

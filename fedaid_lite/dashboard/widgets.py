@@ -1,9 +1,9 @@
 """`dashboard(cfg)`: sliders, Train / Stop / Reset, a progress bar and live plots, in one ipywidgets box.
 
-    from fedaid_lite.widgets import dashboard
+    from fedaid_lite.dashboard import dashboard
     dashboard(Experiment.tiny())          # the last expression of a cell displays it
 
-The logic (knobs, the training thread, the figures) lives in `viz_live.DashboardController`; this
+The logic (knobs, the training thread, the figures) lives in `controller.DashboardController`; this
 file only binds widgets to it. Building the dashboard starts preparing the hospitals and the ideal
 reference in the background (`prepare=False` waits for the first Train instead). Training runs in
 a background thread because the kernel does not process slider or button messages while a cell
@@ -25,8 +25,8 @@ import ipywidgets as w
 import plotly.graph_objects as go
 from IPython.display import HTML, clear_output, display
 
-from .config import Experiment
-from .viz_live import ALGORITHMS, DashboardController
+from ..config import Experiment
+from .controller import ALGORITHMS, DashboardController
 
 NONE = "—"
 
