@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -31,8 +33,8 @@ def frame() -> viz.AlignmentFrame:
 def meta():
     rng = np.random.default_rng(1)
     labels = (rng.random((N, len(FINDINGS))) < 0.2).astype(np.int8)
-    return {"reports": [f"report {i}: heart size normal." for i in range(N)], "labels": labels,
-            "sites": np.arange(N) % 3, "site_names": ("north", "south", "east")}
+    return SimpleNamespace(reports=[f"report {i}: heart size normal." for i in range(N)], labels=labels,
+                           sites=np.arange(N) % 3, site_names=("north", "south", "east"))
 
 
 def _history(algorithm: str, rounds: int = 3, sites=("north", "south", "east")) -> History:
@@ -69,7 +71,7 @@ def test_pca_frame_and_bad_shapes():
 
 def test_alignment_map_panels_lines_and_colour_menu(frame, meta):
     # If this fails, the map lacks a panel, the pair lines, the hover text or the colour dropdown.
-    fig = viz.alignment_map(frame, {"ideal": _emb(0), "FedAvg": _emb(3, 0.9)}, **meta)
+    fig = viz.alignment_map(frame, {"ideal": _emb(0), "FedAvg": _emb(3, 0.9)}, meta)
     assert isinstance(fig, go.Figure)
     lines = [t for t in fig.data if t.mode == "lines"]
     points = [t for t in fig.data if t.mode == "markers" and t.x is not None and t.x[0] is not None]
@@ -85,12 +87,13 @@ def test_alignment_map_panels_lines_and_colour_menu(frame, meta):
 def test_alignment_map_round_slider(frame, meta):
     # If this fails, the round slider is missing or a round shows the wrong embeddings.
     rounds = [_emb(10 + r, 0.9 - 0.3 * r) for r in range(3)]
-    fig = viz.alignment_map(frame, {"ideal": _emb(0), "FedAID": rounds}, **meta, color="site")
+    fig = viz.alignment_map(frame, {"ideal": _emb(0), "FedAID": rounds}, meta, color="site")
     assert len(fig.frames) == 3 and len(fig.layout.sliders[0].steps) == 3
     xy = frame.transform(*rounds[1])
     assert np.allclose(fig.frames[1].data[4].x, xy[0][:, 0])   # panel 2 images, round 2
     with pytest.raises(ValueError, match="frame's subset"):
-        viz.alignment_map(frame, {"a": _emb(0)}, meta["reports"][:5], meta["labels"], meta["sites"])
+        viz.alignment_map(frame, {"a": _emb(0)}, SimpleNamespace(reports=meta.reports[:5], labels=meta.labels,
+                                                                    sites=meta.sites))
 
 
 def test_heterogeneity_views():
