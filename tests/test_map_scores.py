@@ -115,7 +115,8 @@ def test_live_map_scores_only_runs_that_are_placed(tmp_path):
     c.board.frame = frame
     c.board.map_subset = types.SimpleNamespace(reports=[f"r{i}" for i in range(N)], labels=labels,
                                    sites=np.arange(N) % 3, site_names=("a", "b", "c"))
-    c.board.runs = {"FedAvg": LiveRun("FedAvg", xy=[frame.transform(*_embeddings(5, 0.5))]), "FedAID": LiveRun("FedAID")}
+    c.board.runs = {"FedAvg": LiveRun("FedAvg", xy=[frame.transform(*_embeddings(5, 0.5))]),
+                    "FedAID": LiveRun("FedAID")}
     titles = [a.text for a in c.map().layout.annotations]
     assert "purity@10" in titles[0] and "purity@10" in titles[1] and titles[2] == "FedAID"
     c.close()

@@ -109,7 +109,7 @@ class LiveBoard:
             return live_curves(histories, self.site_names, notes=notes, weights_of=weighted)
 
     def map(self, note: str) -> go.Figure | None:
-        """The live map (the ideal and each run's latest round), `note` while the ideal is missing, None before a run."""
+        """The live map: the ideal and each run's latest round; `note` while the ideal is missing; None before a run."""
         with self.lock:
             if self.map_subset is None or not self.runs:
                 return None

@@ -160,7 +160,7 @@ class DashboardController:
         return self.board.curves(waiting_note(self._run_job))
 
     def map(self) -> go.Figure | None:
-        """The live map (the ideal and each run's latest round), a note while the ideal is prepared, None before a run."""
+        """The live map (the ideal and each run's latest round), a note while the ideal is prepared; None before any."""
         return self.board.map(waiting_note(self._run_job))
 
     def _emit(self, event: str) -> None:

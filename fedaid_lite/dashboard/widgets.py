@@ -5,10 +5,10 @@
 
 The logic (knobs, the training thread, the figures) lives in `controller.DashboardController`; this
 file only binds widgets to it. Building the dashboard starts preparing the hospitals and the ideal
-reference in the background, before the widgets are made (`prepare=False` waits for the first Train instead). Training runs in
-a background thread because the kernel does not process slider or button messages while a cell
-executes (ipywidgets #3468). Plots are plotly
-`FigureWidget`s updated in place; in Colab, where `FigureWidget` is unreliable, each refresh redraws
+reference in the background, before the widgets are made, so a Train pressed at once waits less
+(`prepare=False` waits for the first Train instead). Training runs in a background thread because
+the kernel does not process slider or button messages while a cell executes (ipywidgets #3468).
+Plots are plotly `FigureWidget`s updated in place; in Colab, where `FigureWidget` is unreliable, each refresh redraws
 a plain figure into an `Output` instead.
 """
 
