@@ -7,10 +7,15 @@ from types import SimpleNamespace
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+import torch
 
 from fedaid_lite import viz
+from fedaid_lite.config import Experiment
+from fedaid_lite.data.tensors import to_tensors
 from fedaid_lite.data.types import FINDINGS
 from fedaid_lite.history import History
+from fedaid_lite.model import build_model, save_model
+from fedaid_lite.train import embed
 from fixtures_model import fake_hospitals
 
 N, D = 60, 16
@@ -142,3 +147,19 @@ def test_no_show_or_print_in_viz_sources():
     for path in pathlib.Path(viz.__file__).parent.glob("viz*.py"):
         src = path.read_text()
         assert ".show(" not in src and "print(" not in src, path.name
+
+
+def test_map_cases_and_embed_subset_match_the_written_out_steps(tmp_path):
+    # If this fails, notebooks' one-call "embed a subset with a saved model" gives other points than
+    # subset -> to_tensors -> load_model -> embed, so maps would move after the refactor.
+    h = fake_hospitals(num_sites=3, n_train=12, n_test=4, n_global=12, size=16)
+    cfg = Experiment.tiny().model
+    test = viz.map_cases(h, 6, seed=0)
+    assert list(test.reports) == list(h.global_test.subset(viz.frame_subset(h.global_test.sites, 6, seed=0)).reports)
+    model = build_model(cfg, len(h.tokenizer), 0, image_size=16)
+    save_model(model, tmp_path / "model")
+    by_hand = embed(model, to_tensors(test, h.tokenizer, cfg.max_text_len), torch.device("cpu"))
+    both = viz.embed_subset({"saved": tmp_path / "model", "in memory": model}, test, h.tokenizer)
+    single = viz.embed_subset(model, test, h.tokenizer)
+    for image_emb, text_emb in (*both.values(), single):
+        assert np.allclose(image_emb, by_hand[0], atol=1e-6) and np.allclose(text_emb, by_hand[1], atol=1e-6)
