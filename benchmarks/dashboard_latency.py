@@ -48,7 +48,7 @@ CONFIGS = {"class": ("default", {"train.local_steps": 6, "fed.stage1_steps": 2, 
 
 def measure(cfg, args, method: str, case: str) -> dict:
     """Build a dashboard (cold ideal cache), press Train now or after preparation; times and what was shown."""
-    from fedaid_lite.widgets import Dashboard
+    from fedaid_lite.dashboard import Dashboard
 
     with tempfile.TemporaryDirectory(prefix="fedaid-bench-ideal-") as cache:
         built0 = time.perf_counter()
@@ -103,9 +103,9 @@ def main() -> None:
         import ipywidgets  # noqa: F401
         import plotly  # noqa: F401
 
-        from fedaid_lite.widgets import Dashboard  # noqa: F401
+        from fedaid_lite.dashboard import Dashboard  # noqa: F401
     except ImportError as err:
-        skipped(NAME, f"<= {TARGET_S:.0f} s", f"fedaid_lite.widgets is not importable ({err})")
+        skipped(NAME, f"<= {TARGET_S:.0f} s", f"fedaid_lite.dashboard is not importable ({err})")
         return
     from fedaid_lite.config import Experiment, parse_assignments
 

@@ -9,7 +9,7 @@ same, now filled, cache ("warm": every later kernel) draws two more. A map = `Al
 on one model's embeddings, `.transform` of a second model's, and `alignment_map` with both panels;
 the first map's figure also counts `import fedaid_lite.viz` and umap's import, which is what a student
 waits for. Targets: a cold first map fits a SMOKE notebook's budget (≤ 60 s); with a warm cache the
-first map, imports excluded, costs at most 2x the second: the JIT stall is gone (viz_frame.py's
+first map, imports excluded, costs at most 2x the second: the JIT stall is gone (viz/frame.py's
 cache=True patch).
 """
 
@@ -48,7 +48,7 @@ def child(n: int, d: int, method: str) -> None:
     from fedaid_lite.viz import AlignmentFrame, alignment_map   # patches numba before umap is imported
     out["import_s"] = time.perf_counter() - start
     if method == "umap":                  # umap's own import (loads pynndescent and numba), timed apart
-        from fedaid_lite.viz_frame import _umap
+        from fedaid_lite.viz.frame import _umap
 
         t0 = time.perf_counter()
         _umap()

@@ -1,7 +1,8 @@
 """`fedaid-lite sweep`: run one notebook over a parameter grid with papermill and collect one table.
 
 Each run gets its own folder `OUT/runs/<name>/` holding the executed notebook; the notebook is passed
-`OUT_DIR` (that folder) as a parameter and writes its numbers to `OUT_DIR/metrics.json`. The table
+`OUT_DIR` (that folder) as a parameter and writes its numbers to `OUT_DIR/metrics.json` (one call:
+`write_metrics(OUT_DIR, {...})`, with `flat_metrics` to name a results table's numbers). The table
 (`sweep.csv`, `sweep.json`) holds the parameters and those metrics, and nothing volatile (no times or
 paths), so the same sweep run twice gives identical tables. A failing combination is recorded with
 its error and the others still run.
@@ -16,10 +17,32 @@ import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from .history import atomic_write_text, jsonable
+
+METRICS_FILE = "metrics.json"
+
+
+def flat_metrics(rows: Sequence[Mapping[str, Any]], keys: Sequence[str],
+                 by: Sequence[str] = ("algorithm",)) -> dict[str, Any]:
+    """{"<row[by[0]]>_..._<key>": row[key]} for every row and key a row has (a results table, flattened)."""
+    return {"_".join([*(str(row[b]) for b in by), key]): row[key] for row in rows for key in keys
+            if row.get(key) is not None}
+
+
+def write_metrics(out_dir: str | Path, metrics: Mapping[str, Any], digits: int = 4) -> dict[str, Any]:
+    """Write `out_dir/metrics.json` (what a sweep collects): floats rounded to `digits`, None left out, NaN as null.
+
+    Returns what was written, so a notebook cell can show it.
+    """
+    written = jsonable({str(k): round(float(v), digits) if isinstance(v, float) or hasattr(v, "item") else v
+                        for k, v in metrics.items() if v is not None})   # jsonable: NaN -> None (strict JSON)
+    atomic_write_text(Path(out_dir) / METRICS_FILE, json.dumps(written, indent=1, sort_keys=True, allow_nan=False))
+    return written
+
 
 def load_grid(path: str | Path) -> dict[str, list[Any]]:
     """Read a YAML grid `{PARAMETER: [values...]}`; scalars become one-value lists."""
-    import yaml
+    import yaml  # here, not at the top: notebooks import this module for `write_metrics` only
 
     path = Path(path)
     if not path.is_file():
@@ -55,7 +78,7 @@ def run_name(params: Mapping[str, Any]) -> str:
 def run_sweep(notebook: str | Path, grid_path: str | Path, out_dir: str | Path, kernel: str | None = None,
               timeout: int = 1800) -> list[dict[str, Any]]:
     """Execute `notebook` for every grid combination; write and return the table."""
-    import papermill as pm
+    import papermill as pm  # here, not at the top: heavy, and only a sweep needs it
 
     notebook = Path(notebook)
     if not notebook.is_file():
@@ -76,7 +99,7 @@ def run_sweep(notebook: str | Path, grid_path: str | Path, out_dir: str | Path, 
         run_dir = (out / "runs" / name).resolve()
         run_dir.mkdir(parents=True, exist_ok=True)
         row: dict[str, Any] = {"run": name, **params}
-        metrics_file = run_dir / "metrics.json"
+        metrics_file = run_dir / METRICS_FILE
         metrics_file.unlink(missing_ok=True)  # a re-run into the same OUT must not pick up stale numbers
         try:
             pm.execute_notebook(str(notebook), str(run_dir / notebook.name),

@@ -7,11 +7,11 @@ from pathlib import Path
 
 PKG = Path(__file__).resolve().parent.parent / "fedaid_lite"
 HEAVY_UI = {"umap", "plotly", "ipywidgets", "flwr", "IPython", "anywidget", "papermill"}
-ONLY_IN = {"umap": {"viz.py", "viz_"}, "ipywidgets": {"widgets.py"}, "flwr": {"flower/"},
-           "plotly": {"viz.py", "viz_", "widgets.py"}}
-CORE = {"names", "config", "constraints", "data", "model", "losses", "dro", "metrics", "train", "algorithms", "federated",
-        "history", "evaluate", "fedaid", "protocol", "checkpoint", "probes", "ideal", "pretrain"}
-UPPER = {"viz", "widgets", "cli", "cli_import", "flower", "experiments", "sweep"}
+ONLY_IN = {"umap": {"viz/"}, "ipywidgets": {"dashboard/widgets.py"}, "flwr": {"flower/"},
+           "plotly": {"viz/", "dashboard/"}}
+CORE = {"names", "config", "constraints", "data", "model", "losses", "dro", "metrics", "train", "algorithms",
+        "federated", "history", "evaluate", "fedaid", "protocol", "checkpoint", "probes", "ideal", "pretrain"}
+UPPER = {"viz", "dashboard", "cli", "cli_import", "flower", "experiments", "sweep"}
 
 
 def _imports(path: Path) -> set[str]:

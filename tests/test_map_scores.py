@@ -92,29 +92,31 @@ def test_map_scores_rows_table_text_and_panel_titles():
     assert "scrambled" in text and f"{rows[1]['pair_ratio']:.3f}" in text and "chance" in text
     table = viz.map_scores_table(rows)
     assert list(table.data[0].cells.values[0]) == ["ideal", "scrambled"]
-    meta = dict(reports=[f"r{i}" for i in range(N)], labels=labels, sites=np.arange(N) % 3)
-    fig = viz.alignment_map(frame, {"ideal": _embeddings(0, 0.1), "run": [scrambled, _embeddings(0, 0.1)]}, **meta)
+    meta = types.SimpleNamespace(reports=[f"r{i}" for i in range(N)], labels=labels, sites=np.arange(N) % 3)
+    fig = viz.alignment_map(frame, {"ideal": _embeddings(0, 0.1), "run": [scrambled, _embeddings(0, 0.1)]}, meta)
     titles = [a.text for a in fig.layout.annotations]
     assert titles[0].startswith("ideal<br>") and f"purity@10 {rows[0]['purity']:.2f}" in titles[0]
     assert titles[1] == titles[0].replace("ideal", "run", 1)          # last round = the ideal's layout
     round_one = fig.frames[0].layout.annotations[1].text               # the slider's round 1: scrambled
     assert f"pairs {rows[1]['pair_ratio']:.2f}× random" in round_one
-    plain = viz.alignment_map(frame, {"ideal": _embeddings(0, 0.1)}, **meta, scores=False)
+    plain = viz.alignment_map(frame, {"ideal": _embeddings(0, 0.1)}, meta, scores=False)
     assert plain.layout.annotations[0].text == "ideal"
 
 
 def test_live_map_scores_only_runs_that_are_placed(tmp_path):
     # If this fails, a run not yet on the map shows the ideal's numbers under its own name.
     from fedaid_lite.config import Experiment
-    from fedaid_lite.viz_live import DashboardController, LiveRun
+    from fedaid_lite.dashboard.board import LiveRun
+    from fedaid_lite.dashboard.controller import DashboardController
 
     labels = _labels()
     frame = viz.AlignmentFrame.fit(*_embeddings(0, 0.1), method="pca")
     c = DashboardController(Experiment.tiny(), map_method="pca", reference_cache=tmp_path)
-    c.frame = frame
-    c.map_subset = types.SimpleNamespace(reports=[f"r{i}" for i in range(N)], labels=labels,
-                                         sites=np.arange(N) % 3, site_names=("a", "b", "c"))
-    c.runs = {"FedAvg": LiveRun("FedAvg", xy=[frame.transform(*_embeddings(5, 0.5))]), "FedAID": LiveRun("FedAID")}
+    c.board.frame = frame
+    c.board.map_subset = types.SimpleNamespace(reports=[f"r{i}" for i in range(N)], labels=labels,
+                                   sites=np.arange(N) % 3, site_names=("a", "b", "c"))
+    c.board.runs = {"FedAvg": LiveRun("FedAvg", xy=[frame.transform(*_embeddings(5, 0.5))]),
+                    "FedAID": LiveRun("FedAID")}
     titles = [a.text for a in c.map().layout.annotations]
     assert "purity@10" in titles[0] and "purity@10" in titles[1] and titles[2] == "FedAID"
     c.close()
@@ -122,7 +124,7 @@ def test_live_map_scores_only_runs_that_are_placed(tmp_path):
 
 def test_report_puts_the_numbers_table_after_each_map(tmp_path, monkeypatch):
     # If this fails, report.html shows the maps without the table of their numbers.
-    from fedaid_lite import viz_report
+    from fedaid_lite.viz import report as viz_report
     from fedaid_lite.experiments import CompareResult
 
     labels = _labels()
@@ -133,8 +135,8 @@ def test_report_puts_the_numbers_table_after_each_map(tmp_path, monkeypatch):
         (tmp_path / "runs" / row_run_name(r) / "model").mkdir(parents=True)
     table = viz.map_scores_table(viz.map_scores(frame, panels, labels))
     monkeypatch.setattr(viz_report, "_map_for", lambda *a: (viz.alignment_map_xy(
-        {n: [frame.transform(*e)] for n, e in panels.items()}, frame.bounds(), [""] * N, labels,
-        np.arange(N) % 3), table))
+        {n: [frame.transform(*e)] for n, e in panels.items()}, frame.bounds(),
+        types.SimpleNamespace(reports=[""] * N, labels=labels, sites=np.arange(N) % 3)), table))
     text = viz.write_report(tmp_path, CompareResult(rows=rows, histories={})).read_text()
     assert text.index("Alignment maps, label skew 1") < text.index("Numbers for these maps, label skew 1")
     assert "pair distance \\u00f7 random pairs" in text and "could not draw" not in text

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fedaid_lite.sweep import expand, load_grid, run_name, run_sweep
+from fedaid_lite.sweep import expand, flat_metrics, load_grid, run_name, run_sweep, write_metrics
 
 TINY = Path(__file__).parent / "notebooks" / "sweep_tiny.ipynb"
 EXE = Path(sys.executable).parent / "fedaid-lite"
@@ -96,3 +96,15 @@ def test_grid_expansion_order_and_names_are_stable():
     combos = expand({"A": [1, 2], "B": ["x", "y"]})
     assert combos == [{"A": 1, "B": "x"}, {"A": 1, "B": "y"}, {"A": 2, "B": "x"}, {"A": 2, "B": "y"}]
     assert run_name({"ALPHA": 0.5, "NAME": "a/b c"}) == "alpha-0.5_name-abc"
+
+
+def test_metrics_writer_rounds_drops_missing_and_names_rows(tmp_path):
+    # If this fails, notebooks' metrics.json (what a sweep collects) is unreadable, unrounded or misnamed.
+    rows = [{"algorithm": "fedavg", "label_skew": "0.1", "sem_p5": 0.123456, "auroc": None},
+            {"algorithm": "fedaid", "label_skew": "0.1", "sem_p5": float("nan"), "auroc": 0.7}]
+    flat = flat_metrics(rows, ("sem_p5", "auroc"), by=("algorithm", "label_skew"))
+    assert list(flat) == ["fedavg_0.1_sem_p5", "fedaid_0.1_sem_p5", "fedaid_0.1_auroc"]
+    written = write_metrics(tmp_path / "run", {**flat, "steps": 3})
+    assert written["fedavg_0.1_sem_p5"] == 0.1235 and written["steps"] == 3
+    on_disk = json.loads((tmp_path / "run" / "metrics.json").read_text())   # strict JSON: NaN becomes null
+    assert on_disk == written and written["fedaid_0.1_sem_p5"] is None

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+import torch
 
 from fedaid_lite import viz
+from fedaid_lite.config import Experiment
+from fedaid_lite.data.tensors import to_tensors
 from fedaid_lite.data.types import FINDINGS
 from fedaid_lite.history import History
+from fedaid_lite.model import build_model, save_model
+from fedaid_lite.train import embed
 from fixtures_model import fake_hospitals
 
 N, D = 60, 16
@@ -31,8 +38,8 @@ def frame() -> viz.AlignmentFrame:
 def meta():
     rng = np.random.default_rng(1)
     labels = (rng.random((N, len(FINDINGS))) < 0.2).astype(np.int8)
-    return {"reports": [f"report {i}: heart size normal." for i in range(N)], "labels": labels,
-            "sites": np.arange(N) % 3, "site_names": ("north", "south", "east")}
+    return SimpleNamespace(reports=[f"report {i}: heart size normal." for i in range(N)], labels=labels,
+                           sites=np.arange(N) % 3, site_names=("north", "south", "east"))
 
 
 def _history(algorithm: str, rounds: int = 3, sites=("north", "south", "east")) -> History:
@@ -69,7 +76,7 @@ def test_pca_frame_and_bad_shapes():
 
 def test_alignment_map_panels_lines_and_colour_menu(frame, meta):
     # If this fails, the map lacks a panel, the pair lines, the hover text or the colour dropdown.
-    fig = viz.alignment_map(frame, {"ideal": _emb(0), "FedAvg": _emb(3, 0.9)}, **meta)
+    fig = viz.alignment_map(frame, {"ideal": _emb(0), "FedAvg": _emb(3, 0.9)}, meta)
     assert isinstance(fig, go.Figure)
     lines = [t for t in fig.data if t.mode == "lines"]
     points = [t for t in fig.data if t.mode == "markers" and t.x is not None and t.x[0] is not None]
@@ -85,12 +92,13 @@ def test_alignment_map_panels_lines_and_colour_menu(frame, meta):
 def test_alignment_map_round_slider(frame, meta):
     # If this fails, the round slider is missing or a round shows the wrong embeddings.
     rounds = [_emb(10 + r, 0.9 - 0.3 * r) for r in range(3)]
-    fig = viz.alignment_map(frame, {"ideal": _emb(0), "FedAID": rounds}, **meta, color="site")
+    fig = viz.alignment_map(frame, {"ideal": _emb(0), "FedAID": rounds}, meta, color="site")
     assert len(fig.frames) == 3 and len(fig.layout.sliders[0].steps) == 3
     xy = frame.transform(*rounds[1])
     assert np.allclose(fig.frames[1].data[4].x, xy[0][:, 0])   # panel 2 images, round 2
     with pytest.raises(ValueError, match="frame's subset"):
-        viz.alignment_map(frame, {"a": _emb(0)}, meta["reports"][:5], meta["labels"], meta["sites"])
+        viz.alignment_map(frame, {"a": _emb(0)}, SimpleNamespace(reports=meta.reports[:5], labels=meta.labels,
+                                                                    sites=meta.sites))
 
 
 def test_heterogeneity_views():
@@ -139,3 +147,19 @@ def test_no_show_or_print_in_viz_sources():
     for path in pathlib.Path(viz.__file__).parent.glob("viz*.py"):
         src = path.read_text()
         assert ".show(" not in src and "print(" not in src, path.name
+
+
+def test_map_cases_and_embed_subset_match_the_written_out_steps(tmp_path):
+    # If this fails, notebooks' one-call "embed a subset with a saved model" gives other points than
+    # subset -> to_tensors -> load_model -> embed, so maps would move after the refactor.
+    h = fake_hospitals(num_sites=3, n_train=12, n_test=4, n_global=12, size=16)
+    cfg = Experiment.tiny().model
+    test = viz.map_cases(h, 6, seed=0)
+    assert list(test.reports) == list(h.global_test.subset(viz.frame_subset(h.global_test.sites, 6, seed=0)).reports)
+    model = build_model(cfg, len(h.tokenizer), 0, image_size=16)
+    save_model(model, tmp_path / "model")
+    by_hand = embed(model, to_tensors(test, h.tokenizer, cfg.max_text_len), torch.device("cpu"))
+    both = viz.embed_subset({"saved": tmp_path / "model", "in memory": model}, test, h.tokenizer)
+    single = viz.embed_subset(model, test, h.tokenizer)
+    for image_emb, text_emb in (*both.values(), single):
+        assert np.allclose(image_emb, by_hand[0], atol=1e-6) and np.allclose(text_emb, by_hand[1], atol=1e-6)

@@ -13,8 +13,10 @@ import pytest
 
 from fedaid_lite.config import Experiment
 from fedaid_lite.ideal import reference_key
-from fedaid_lite.viz_live import PREPARING, DashboardController
-from fedaid_lite.widgets import Dashboard, dashboard
+from fedaid_lite.dashboard.controller import DashboardController
+from fedaid_lite.dashboard import preparation
+from fedaid_lite.dashboard.preparation import PREPARING
+from fedaid_lite.dashboard import Dashboard, dashboard
 
 pytestmark = pytest.mark.slow  # tiny training runs (two algorithms), a stopped one, a few tiny ideals: ~1-2 min
 
@@ -90,12 +92,10 @@ def test_stop_ends_within_a_step_and_keeps_rounds(trained):
 
 def test_errors_in_the_thread_are_shown(monkeypatch):
     # If this fails, an exception in the training thread vanishes and the dashboard looks stuck.
-    import fedaid_lite.data
-
     def boom(_cfg):
         raise RuntimeError("boom: the manifest is unreadable")
 
-    monkeypatch.setattr(fedaid_lite.data, "load_hospitals", boom)
+    monkeypatch.setattr(preparation, "load_hospitals", boom)   # where the dashboard looks it up
     d = dashboard(Experiment.tiny(), reference_cache=False)     # the background preparation fails first
     assert d.controller.prepared(60) and "boom" in d.controller.reference_status
     d.train_button.click()
@@ -142,11 +142,11 @@ def test_moving_a_data_slider_cancels_the_stale_preparation(tmp_path):
     c.auto_prepare = True
     first = c.prepare()
     c.set("image_shift", 0.7)                                    # at once: the first job is superseded
-    second = c._prep
+    second = c.broker.job
     assert second is not first and first.cancelled
     assert c.prepared(300) and second.ideal is not None and second.key == reference_key(c.ideal_config())
     assert first.done.is_set() and (first.ideal is None or first.ideal.key == first.key)
-    assert c._store.ideal(first.key) is None or first.ideal is not None
+    assert c.broker.store.ideal(first.key) is None or first.ideal is not None
     c.close()
 
 
@@ -188,6 +188,6 @@ def test_stop_while_preparing_keeps_the_ideal_going_and_reset_cancels_it(tmp_pat
 
 def test_bind_lambda_slider_reaches_small_values_and_keeps_the_config_value():
     # The tuned λ_bind is a few hundredths; a linear 0-5 slider could not select it.
-    from fedaid_lite.widgets import bind_lambda_options
+    from fedaid_lite.dashboard.widgets import bind_lambda_options
     assert {0.0, 0.01, 0.03, 1.0} <= set(bind_lambda_options(1.0))
     assert 0.02 in bind_lambda_options(0.02) and bind_lambda_options(0.02) == sorted(bind_lambda_options(0.02))

@@ -14,8 +14,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from .data.types import FINDINGS, Hospitals
-from .history import History
+from ..data.types import FINDINGS, Hospitals
+from ..history import History
 
 CURVE_METRICS = ("sem_p5", "zeroshot_auroc", "i2t_r5", "dist_to_ref", "diag_cos", "worst_site_sem_p5")
 METRIC_TITLES = {
@@ -178,10 +178,11 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
 
 
 def live_curves(histories: dict[str, History], site_names: list[str],
-                notes: Mapping[str, str] | None = None) -> go.Figure:
-    """2 × 3 grid: four metric curves (one line per run) and client weights (FedAID's run if there is one).
+                notes: Mapping[str, str] | None = None, weights_of: str | None = None) -> go.Figure:
+    """2 × 3 grid: four metric curves (one line per run) and the client weights of run `weights_of`.
 
-    `notes` maps a metric to a line written across its panel (e.g. why it is still empty).
+    `notes` maps a metric to a line written across its panel (e.g. why it is still empty). Without
+    `weights_of` (or while that run has no rounds) the weights are those of the first run with rounds.
     """
     titles = [t for _, t in LIVE_METRICS] + ["client weights (DRO)"]
     fig = make_subplots(rows=2, cols=3, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.18)
@@ -193,7 +194,7 @@ def live_curves(histories: dict[str, History], site_names: list[str],
                                      showlegend=(j == 0), line=dict(color=palette[i % len(palette)])),
                           row=j // 3 + 1, col=j % 3 + 1)
     with_records = [lb for lb, h in histories.items() if h.records]
-    weighted = next((lb for lb in with_records if "aid" in lb.lower()), with_records[0] if with_records else None)
+    weighted = weights_of if weights_of in with_records else (with_records[0] if with_records else None)
     if weighted:   # name whose weights are drawn: FedAID's move, FedAvg's stay at the data shares
         fig.layout.annotations[4].text = f"client weights ({weighted})"
     for k, site in enumerate(site_names):

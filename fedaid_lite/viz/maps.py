@@ -4,7 +4,7 @@ Each panel draws one model: circles are images, diamonds are their reports, and 
 joins each matched pair (the shorter the lines, the better the model aligns the two modalities).
 A dropdown recolours by finding, site or modality; a button hides the lines; with per-round
 embeddings a slider steps through the rounds (plotly frames), all in the axes of one `AlignmentFrame`.
-Each panel's title carries two numbers measured in the frame (`viz_frame.layout_scores`): finding
+Each panel's title carries two numbers measured in the frame (`frame.layout_scores`): finding
 purity of the 10 nearest map neighbours (with its chance value) and the matched-pair distance as a
 share of the random-pair distance; `map_scores` gives them per model as rows for a table or a print.
 """
@@ -12,21 +12,29 @@ share of the random-pair distance; `map_scores` gives them per model as rows for
 from __future__ import annotations
 
 import textwrap
-from typing import Any, Collection, Mapping, Sequence, Union
+from typing import Any, Collection, Mapping, Protocol, Sequence, Union
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from .data.types import FINDINGS
-from .viz_frame import PURITY_K, AlignmentFrame, finding_purity_chance, layout_scores
-from .viz_plots import results_table
+from ..data.types import FINDINGS
+from .frame import PURITY_K, AlignmentFrame, finding_purity_chance, layout_scores
+from .plots import results_table
 
 Embeddings = tuple[np.ndarray, np.ndarray]
 """(image_emb, text_emb), (N, D) each, for the frame's N cases in the frame's order."""
 
 PanelInput = Union[Embeddings, Sequence[Embeddings]]
+
+
+class Cases(Protocol):
+    """The cases a map draws: a `PairedData` subset (`site_names`, when present, names the sites)."""
+
+    reports: Sequence[str]
+    labels: np.ndarray
+    sites: np.ndarray
 COLOR_MODES = ("finding", "site", "modality")
 MODALITY_COLORS = {"image": "#1f77b4", "report": "#d62728"}
 LINE_COLOR = "rgba(120,120,120,0.35)"
@@ -87,15 +95,15 @@ def _pair_lines(image_xy: np.ndarray, text_xy: np.ndarray) -> tuple[list, list]:
     return to_list(xs), to_list(ys)
 
 
-def alignment_map(frame: AlignmentFrame, panels: Mapping[str, PanelInput], reports: Sequence[str],
-                  labels: np.ndarray, sites: np.ndarray, site_names: Sequence[str] | None = None, *,
+def alignment_map(frame: AlignmentFrame, panels: Mapping[str, PanelInput], cases: Cases, *,
                   color: str = "finding", lines: bool = True, round_labels: Sequence[int | str] | None = None,
                   title: str = "Images (●) and their reports (◆) in one fixed frame",
                   height: int = 460, scores: bool | Collection[str] = True, k: int = PURITY_K) -> go.Figure:
-    """Side-by-side alignment maps in `frame`; a panel given a list of per-round embeddings gets a round slider."""
+    """Side-by-side alignment maps of `cases` (the frame's subset) in `frame`; per-round embeddings get a slider."""
     if not panels:
         raise ValueError("alignment_map needs at least one panel: {'name': (image_emb, text_emb)}")
     n = len(frame)
+    reports, labels, sites = cases.reports, cases.labels, cases.sites
     if len(reports) != n or len(labels) != n or len(sites) != n:
         raise ValueError(f"reports/labels/sites have {len(reports)}/{len(labels)}/{len(sites)} rows; "
                          f"the frame has {n} cases: pass the frame's subset")
@@ -105,7 +113,7 @@ def alignment_map(frame: AlignmentFrame, panels: Mapping[str, PanelInput], repor
         if not seq:
             raise ValueError(f"panel {name!r} has no embeddings")
         coords[name] = [frame.transform(img, txt) for img, txt in seq]
-    return alignment_map_xy(coords, frame.bounds(), reports, labels, sites, site_names, color=color, lines=lines,
+    return alignment_map_xy(coords, frame.bounds(), cases, color=color, lines=lines,
                             round_labels=round_labels, title=title, height=height, scores=scores, k=k)
 
 
@@ -151,8 +159,7 @@ def format_map_scores(rows: Sequence[Mapping[str, Any]], k: int = PURITY_K) -> s
 
 
 def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]]],
-                     bounds: tuple[tuple[float, float], tuple[float, float]], reports: Sequence[str],
-                     labels: np.ndarray, sites: np.ndarray, site_names: Sequence[str] | None = None, *,
+                     bounds: tuple[tuple[float, float], tuple[float, float]], cases: Cases, *,
                      color: str = "finding", lines: bool = True, round_labels: Sequence[int | str] | None = None,
                      title: str = "Images (●) and their reports (◆) in one fixed frame",
                      height: int = 460, scores: bool | Collection[str] = True, k: int = PURITY_K) -> go.Figure:
@@ -163,7 +170,8 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
     """
     if color not in COLOR_MODES:
         raise ValueError(f"color={color!r}: choose one of {', '.join(COLOR_MODES)}")
-    labels, sites = np.asarray(labels), np.asarray(sites)
+    reports, labels, sites = cases.reports, np.asarray(cases.labels), np.asarray(cases.sites)
+    site_names = getattr(cases, "site_names", None)
     names = list(site_names) if site_names is not None else [f"site {s}" for s in range(int(sites.max()) + 1)]
     site_labels = [names[int(s)] for s in sites]
     findings = primary_findings(labels)

@@ -17,12 +17,15 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from .experiments import CompareResult, summarize
-from .history import atomic_write_text
-from .names import label, row_run_name
-from .viz_frame import AlignmentFrame, frame_subset
-from .viz_maps import alignment_map, map_scores, map_scores_table
-from .viz_plots import dro_weights, metric_curves, results_table
+from ..config import Experiment
+from ..data import load_hospitals
+from ..experiments import CompareResult, summarize
+from ..history import atomic_write_text
+from ..names import label, row_run_name
+from .cases import embed_subset, map_cases
+from .frame import AlignmentFrame
+from .maps import alignment_map, map_scores, map_scores_table
+from .plots import dro_weights, metric_curves, results_table
 
 MAP_ORDER = ("centralized", "fedavg", "fedprox", "moon", "fedaid")
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1280px;margin:2em auto;padding:0 1em;color:#222}"
@@ -54,28 +57,16 @@ def _maps(out: Path, result: CompareResult, points: int, max_settings: int) -> l
 
 def _map_for(out: Path, result: CompareResult, rows: list[dict[str, Any]], points: int) -> tuple[go.Figure, go.Figure]:
     """The maps of `rows`' saved models in one frame, and the table of `map_scores` measured in it."""
-    import torch
-
-    from .config import Experiment
-    from .data import load_hospitals
-    from .data.tensors import to_tensors
-    from .model import load_model
-    from .train import embed
-
     cfg = Experiment.from_dict(result.histories[row_run_name(rows[0])].config)
     hospitals = load_hospitals(cfg.data)
-    test = hospitals.global_test
-    subset = test.subset(frame_subset(test.sites, points, seed=0))
-    tensors = to_tensors(subset, hospitals.tokenizer, cfg.model.max_text_len)
-    panels = {}
-    for r in rows:
-        model = load_model(out / "runs" / row_run_name(r) / "model")
-        panels[label(r["algorithm"])] = embed(model, tensors, torch.device("cpu"))
+    subset = map_cases(hospitals, points, seed=0)
+    panels = embed_subset({label(r["algorithm"]): out / "runs" / row_run_name(r) / "model" for r in rows},
+                          subset, hospitals.tokenizer)
     first = next(iter(panels.values()))
     frame = AlignmentFrame.fit(*first, seed=0)
     title = (f"Images (●) and reports (◆) in the frame of {next(iter(panels))}"
              + ("" if rows[0]["algorithm"] == "centralized" else " (no centralized run: not the ideal)"))
-    fig = alignment_map(frame, panels, subset.reports, subset.labels, subset.sites, subset.site_names, title=title)
+    fig = alignment_map(frame, panels, subset, title=title)
     return fig, map_scores_table(map_scores(frame, panels, subset.labels), title="")
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,7 @@ def _patch_numba() -> bool:
     if "umap" in sys.modules:
         return False
     cache_dir = numba_cache_dir()
-    import numba
+    import numba  # here, not at the top: numba is heavy, and only a map needs it
     from numba.core import config
 
     if not config.CACHE_DIR:
@@ -68,14 +69,13 @@ def _patch_numba() -> bool:
 def _umap() -> Any:
     """The `umap` module, imported after `_patch_numba` so its jitted functions land in the cache."""
     _patch_numba()
-    import umap
+    import umap  # here, not at the top: after the patch above, and only when a map is drawn
 
     return umap
 
 
 def warm_numba_cache(n: int = 120, dim: int = 16, seed: int = 0) -> float:
     """Fit and transform a tiny random frame so numba's cache holds umap's code; returns seconds taken."""
-    import time
 
     started = time.perf_counter()
     rng = np.random.default_rng(seed)

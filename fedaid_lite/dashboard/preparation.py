@@ -19,15 +19,23 @@ import threading
 import time
 import traceback
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from .config import Experiment
-from .ideal import ReferenceCache, reference_key, train_reference
-from .viz_frame import AlignmentFrame, frame_subset
+from ..config import Experiment
+from ..data import load_hospitals
+from ..data.tensors import to_tensors
+from ..evaluate import prepare_eval
+from ..ideal import ReferenceCache, reference_key, train_reference
+from ..model import build_model
+from ..train import configure_threads, resolve_device
+from ..viz.frame import AlignmentFrame, frame_subset
+
+
+PREPARING = "ideal reference: preparing…"
 
 
 @dataclass
@@ -41,7 +49,20 @@ class PreparedData:
     map_idx: np.ndarray          # rows of the global test set drawn on the live map
     map_subset: Any              # PairedData of those rows
     map_tensors: Any             # ... tokenised, for `train.embed`
-    probe_model: Any             # a spare DualEncoder: each round's global weights are loaded into it
+    _probe: Any = field(default=None, repr=False)
+    _probe_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def probe_model(self) -> Any:
+        """A spare DualEncoder each round's global weights are loaded into, built on first use.
+
+        Not built with the hospitals: a run's first round waits for those, not for this (a
+        `Preparation` builds it once that round is on screen).
+        """
+        with self._probe_lock:
+            if self._probe is None:
+                h = self.hospitals
+                self._probe = build_model(self.model_cfg, len(h.tokenizer), 0, image_size=h.train[0].images.shape[-1])
+            return self._probe
 
 
 @dataclass
@@ -56,20 +77,14 @@ class PreparedIdeal:
 
 
 def build_data(cfg: Experiment, map_points: int) -> PreparedData:
-    """Hospitals, evaluation set, the map's subset and a spare model for `cfg.data` and `cfg.model`."""
-    from .data import load_hospitals
-    from .data.tensors import to_tensors
-    from .evaluate import prepare_eval
-    from .model import build_model
-
+    """Hospitals, evaluation set and the map's subset for `cfg.data` and `cfg.model` (the spare model comes later)."""
     hospitals = load_hospitals(cfg.data)
     test = hospitals.global_test
     idx = frame_subset(test.sites, map_points, seed=0)
     subset = test.subset(idx)
-    probe = build_model(cfg.model, len(hospitals.tokenizer), 0, image_size=hospitals.train[0].images.shape[-1])
     evalset = prepare_eval(hospitals, cfg.model, split=cfg.fed.eval_split)
     return PreparedData(cfg.data, cfg.model, hospitals, evalset, idx, subset,
-                        to_tensors(subset, hospitals.tokenizer, cfg.model.max_text_len), probe)
+                        to_tensors(subset, hospitals.tokenizer, cfg.model.max_text_len))
 
 
 class PreparedStore:
@@ -177,8 +192,6 @@ class Preparation:
         self._on_change(self)
 
     def _run(self) -> None:
-        from .train import configure_threads, resolve_device
-
         if self._after is not None:
             self._after.thread.join()
         started = time.perf_counter()
@@ -191,6 +204,8 @@ class Preparation:
                 self._step("building the hospitals…", hold=False)   # a paused run waits for these
                 self.data = self.store.add_data(build_data(self.cfg, self.map_points))
             self.data_ready.set()
+            self._step("preparing the live map's model…")   # after a waiting run's first round (see PreparedData)
+            self.data.probe_model()
             self.ideal = self.store.ideal(self.key) or self._make_ideal(device, started)
             self.phase = (f"ready ({'loaded from the cache' if self.ideal.source == 'cache' else 'trained'}"
                           f" in {self.ideal.seconds:.0f} s)")
@@ -229,3 +244,12 @@ class Preparation:
         image_emb, text_emb = (reference["global"][m][data.map_idx] for m in ("image", "text"))
         frame = AlignmentFrame.fit(image_emb, text_emb, seed=0, method=self.map_method)
         return self.store.add_ideal(PreparedIdeal(self.key, reference, frame, source, time.perf_counter() - started))
+
+
+def waiting_note(job: Preparation | None) -> str:
+    """What the panels that need the ideal say while the runs on screen wait for `job` to make it."""
+    if job is None or job.cancelled:
+        return "ideal reference: not computed (press Train again)"
+    if job.exception is not None:
+        return "ideal reference: failed (see the status line)"
+    return PREPARING

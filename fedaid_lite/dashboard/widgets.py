@@ -1,14 +1,14 @@
 """`dashboard(cfg)`: sliders, Train / Stop / Reset, a progress bar and live plots, in one ipywidgets box.
 
-    from fedaid_lite.widgets import dashboard
+    from fedaid_lite.dashboard import dashboard
     dashboard(Experiment.tiny())          # the last expression of a cell displays it
 
-The logic (knobs, the training thread, the figures) lives in `viz_live.DashboardController`; this
+The logic (knobs, the training thread, the figures) lives in `controller.DashboardController`; this
 file only binds widgets to it. Building the dashboard starts preparing the hospitals and the ideal
-reference in the background (`prepare=False` waits for the first Train instead). Training runs in
-a background thread because the kernel does not process slider or button messages while a cell
-executes (ipywidgets #3468). Plots are plotly
-`FigureWidget`s updated in place; in Colab, where `FigureWidget` is unreliable, each refresh redraws
+reference in the background, before the widgets are made, so a Train pressed at once waits less
+(`prepare=False` waits for the first Train instead). Training runs in a background thread because
+the kernel does not process slider or button messages while a cell executes (ipywidgets #3468).
+Plots are plotly `FigureWidget`s updated in place; in Colab, where `FigureWidget` is unreliable, each refresh redraws
 a plain figure into an `Output` instead.
 """
 
@@ -25,8 +25,9 @@ import ipywidgets as w
 import plotly.graph_objects as go
 from IPython.display import HTML, clear_output, display
 
-from .config import Experiment
-from .viz_live import ALGORITHMS, DashboardController
+from ..config import Experiment
+from .controller import DashboardController
+from .knobs import ALGORITHMS
 
 NONE = "—"
 
@@ -97,6 +98,9 @@ class Dashboard(w.VBox):
             raise ValueError(f"renderer={renderer!r}: choose 'auto', 'widget' or 'output'")
         self.controller = c = DashboardController(cfg, map_points=map_points, map_method=map_method,
                                                   reference_cache=reference_cache)
+        c.auto_prepare = prepare
+        if prepare:   # first, so the hospitals are being built while the widgets below are made
+            c.prepare()
         v = c.values
         skew = v["label_skew"]
         self.sliders: dict[str, w.Widget] = {
@@ -147,9 +151,6 @@ class Dashboard(w.VBox):
         c.listeners.append(self._on_event)
         self.curves.show(c.curves())
         self._refresh_labels()
-        c.auto_prepare = prepare
-        if prepare:
-            c.prepare()
 
     def close(self) -> None:
         """Cancel the background work, then close the widget."""
@@ -226,6 +227,7 @@ def dashboard(cfg: Experiment, *, renderer: str = "auto", map_points: int = 120,
     folder, False: nowhere, or a folder).
     """
     if in_colab():
+        # here, not at the top: the module exists only inside Colab
         from google.colab import output  # type: ignore[import-not-found]
 
         output.enable_custom_widget_manager()

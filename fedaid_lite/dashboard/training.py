@@ -1,0 +1,144 @@
+"""The dashboard's training thread: the chosen algorithms one after another, each round handed to the board.
+
+Training runs in a background thread so Stop and the sliders stay responsive while rounds run (the
+kernel does not process widget messages while a cell executes). It never waits for the ideal: the
+first round's curves appear as soon as the hospitals exist and one round has run.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any, Callable
+
+from ..checkpoint import load_checkpoint
+from ..config import Experiment
+from ..federated import run_federated
+from ..train import configure_threads, resolve_device
+from .board import LiveBoard, LiveRun
+from .knobs import ALGORITHMS
+from .preparation import Preparation, PreparedData, PreparedStore, build_data
+
+
+class Stopped(Exception):
+    """Stop pressed while the run waited for the hospitals."""
+
+
+class TrainingThread:
+    """One Train at a time: `start` runs it in the background, `stop_event` ends it at the next local step.
+
+    It tells the controller what happens through `say(status, event)` (event None: no redraw) and
+    `ended(status)` (the run is over; `error`/`traceback` say why if it failed).
+    """
+
+    def __init__(self, board: LiveBoard, store: PreparedStore, map_points: int, workdir: Path, *,
+                 say: Callable[[str, str | None], None], ended: Callable[[str], None]) -> None:
+        self.board, self.store, self.map_points, self.workdir = board, store, map_points, workdir
+        self.say, self.ended = say, ended
+        self.stop_event = threading.Event()
+        self.busy = False                                # True from `start` until the run has ended
+        self.error, self.traceback = "", ""
+        self.done_rounds = self.total_rounds = self.rounds_per_run = 0
+        self.first_update_seconds: float | None = None   # Train → first round on screen (benchmarks)
+        self._thread: threading.Thread | None = None
+        self._started = 0.0
+        self._trains = 0
+
+    @property
+    def alive(self) -> bool:
+        """True while a run is in progress or its thread has not ended yet."""
+        return self.busy or (self._thread is not None and self._thread.is_alive())
+
+    def clear(self) -> None:
+        """Forget the counters and the error of the last run."""
+        self.error, self.traceback, self.done_rounds, self.total_rounds = "", "", 0, 0
+
+    def start(self, cfg: Experiment, algorithms: list[str], job: Preparation | None) -> None:
+        """Train `algorithms` (dashboard labels) on `cfg` in the background; `job` is preparing its hospitals."""
+        self.busy = True
+        self.stop_event.clear()
+        self.error, self.traceback, self.done_rounds = "", "", 0
+        self.first_update_seconds = None
+        self._started = time.perf_counter()
+        self._trains += 1
+        if job is not None:
+            job.gate.pause()                             # the first round gets the CPU first
+        self._thread = threading.Thread(target=self._work, args=(cfg, algorithms, job),
+                                        name="fedaid-dashboard-train", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Wait for the thread; True if it has ended."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def _work(self, cfg: Experiment, algorithms: list[str], job: Preparation | None) -> None:
+        """The thread body: data, then each algorithm; errors end up in `self.error`."""
+        board = self.board
+        status = ""
+        try:
+            configure_threads(cfg.train.threads)
+            board.device = resolve_device(cfg.train.device)
+            self.rounds_per_run = cfg.fed.rounds
+            data = self._data_for(cfg, job)
+            board.use_data(data)
+            self.total_rounds = cfg.fed.rounds * len(algorithms)
+            for label in algorithms:
+                if self.stop_event.is_set():
+                    break
+                run_cfg = cfg.override({"fed.algorithm": ALGORITHMS[label]})
+                with board.lock:
+                    board.runs[label] = LiveRun(label, algorithm=ALGORITHMS[label])
+                    reference = board.ideal.reference if board.ideal is not None else None
+                self.say(f"training {label}", "status")
+                out = self.workdir / f"train{self._trains}" / label
+                history = run_federated(run_cfg, on_round=lambda rec, lb=label, d=out: self._on_round(lb, rec, d, job),
+                                        stop=self.stop_event, checkpoint_dir=out, hospitals=data.hospitals,
+                                        reference=reference, evalset=data.evalset, device=board.device)
+                board.runs[label].history = history     # its records are the dicts `_on_round` got
+            status = ("stopped: kept rounds done so far" if self.stop_event.is_set()
+                      else f"done: {self.done_rounds} rounds")
+        except Stopped:
+            status = "stopped while building the hospitals"
+        except Exception as err:  # noqa: BLE001 - shown in the dashboard instead of dying in a thread
+            self.error = f"{type(err).__name__}: {err}"
+            status = "error (see below)"
+            self.traceback = traceback.format_exc()
+        finally:
+            if job is not None:
+                job.gate.resume()
+            self.busy = False
+            self.ended(status)
+
+    def _data_for(self, cfg: Experiment, job: Preparation | None) -> PreparedData:
+        """The hospitals for `cfg`: prepared already, being prepared (wait for them), or built here."""
+        data = self.store.data(cfg)
+        if data is None and job is not None:
+            self.say("building the hospitals…", "status")
+            while not job.data_ready.wait(0.1):
+                if self.stop_event.is_set():
+                    raise Stopped()
+            if job.data is None and job.exception is not None:
+                raise job.exception
+            data = job.data
+        if data is None:
+            self.say("building the hospitals…", "status")
+            data = self.store.add_data(build_data(cfg, self.map_points))
+        return data
+
+    def _on_round(self, label: str, record: dict[str, Any], checkpoint_dir: Path, job: Preparation | None) -> None:
+        """After each round: hand the new global model to the board, tell the controller."""
+        ckpt = load_checkpoint(checkpoint_dir)
+        self.board.add_round(label, record, ckpt.global_state if ckpt is not None else None)
+        self.done_rounds += 1
+        first = self.first_update_seconds is None
+        if first:
+            self.first_update_seconds = time.perf_counter() - self._started
+        self.say(f"{label}: round {record['round']}/{self.rounds_per_run}", "round")
+        if first and job is not None:
+            job.gate.resume()                            # the first round is on screen: the ideal may go on

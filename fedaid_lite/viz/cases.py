@@ -1,0 +1,51 @@
+"""What every alignment map starts from: a few test cases, and their embeddings under one or more models.
+
+    test = viz.map_cases(hospitals, 150, seed=0)                      # a site-stratified test subset
+    emb = viz.embed_subset({"ideal": run / "model", "FedAvg": model}, test, hospitals.tokenizer)
+    frame = viz.AlignmentFrame.fit(*emb["ideal"], seed=0)
+    viz.alignment_map(frame, emb, test)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Union
+
+import numpy as np
+import torch
+
+from ..data.tensors import to_tensors
+from ..data.types import Hospitals, PairedData
+from ..model import DualEncoder, load_model
+from ..train import embed
+from .frame import frame_subset
+
+Embeddings = tuple[np.ndarray, np.ndarray]
+ModelLike = Union[DualEncoder, str, Path]
+"""A model, or the folder a saved one is in (`model.load_model`)."""
+
+
+def map_cases(hospitals: Hospitals, n: int, seed: int = 0) -> PairedData:
+    """`n` cases of the global test set, stratified by site (`frame_subset`): the points of a map."""
+    test = hospitals.global_test
+    return test.subset(frame_subset(test.sites, n, seed=seed))
+
+
+def embed_subset(models: ModelLike | Mapping[str, ModelLike], subset: PairedData, tokenizer: object,
+                 device: str | torch.device = "cpu") -> Embeddings | dict[str, Embeddings]:
+    """(image_emb, text_emb) of `subset` under a model (or a saved model's folder); {name: ...} for a mapping.
+
+    Reports are tokenised with `tokenizer` (the hospitals') to each model's own `max_text_len`.
+    """
+    if not isinstance(models, Mapping):
+        return embed_subset({"model": models}, subset, tokenizer, device)["model"]
+    device = torch.device(device)
+    out: dict[str, Embeddings] = {}
+    tensors = {}   # models of one config share the tokenised subset
+    for name, model in models.items():
+        model = model if isinstance(model, DualEncoder) else load_model(model)
+        max_len = model.cfg.max_text_len
+        if max_len not in tensors:
+            tensors[max_len] = to_tensors(subset, tokenizer, max_len)
+        out[name] = embed(model, tensors[max_len], device)
+    return out
