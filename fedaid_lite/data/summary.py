@@ -152,7 +152,8 @@ def format_summary(summary: dict[str, Any], hospitals: Hospitals | None = None, 
     lines = [f"source: {summary['source']}   sites: {len(sites)}   global test: {summary['global_test']['n']}", "",
              "share of cases with each finding:",
              f"{'':<36}  " + " ".join(f"{head[k][0]:>8}" for k in summary["findings"]),
-             f"{'site':<20}{'train':>6}{'val':>5}{'test':>5}  " + " ".join(f"{head[k][1]:>8}" for k in summary["findings"])]
+             f"{'site':<20}{'train':>6}{'val':>5}{'test':>5}  "
+             + " ".join(f"{head[k][1]:>8}" for k in summary["findings"])]
     for s in sites:
         c = s["counts"]
         lines.append(f"{s['site']:<20}{c['train']:>6}{c['val']:>5}{c['test']:>5}  "
