@@ -5,6 +5,12 @@ are summarised as `worst_site_<key>`: the minimum over sites for higher-is-bette
 maximum for the lower-is-better ones in `LOWER_IS_BETTER` (align, uniformity, modality gap, distance
 to the reference). The site probe is global only (it needs several sites at once).
 
+Retrieval depends on the gallery's size (R@5 among 10 candidates is 50 % by chance, among 300 it is
+1.7 %), so a site's retrieval keys are measured in a gallery as large as the global one: its own test
+pairs are the queries, and pairs drawn from the global test set (seeded; never the site's own cases) fill
+the gallery up to the global set's size. Then `worst_site_i2t_r5` has the chance of `i2t_r5`, and
+`worst_site_sem_p5_chance` / `worst_site_i2t_r5_chance` give the chance of the site that is worst.
+
 With a `reference` (the ideal, centralized model's embeddings of the same samples):
 dist_to_ref = mean_i ||z_v,i - z̄_v,i||² + mean_i ||z_t,i - z̄_t,i||² (FedAID's binding term, on held-out
 data), and cka_to_ref = linear CKA between [image rows; text rows] of the two models.
@@ -101,15 +107,44 @@ def reference_embeddings(model: DualEncoder, evalset: EvalSet, device: torch.dev
     return {"global": pair(evalset.global_test), "sites": [pair(t) for t in evalset.site_tests]}
 
 
+def _retrieval(image_emb: np.ndarray, text_emb: np.ndarray, text_ids: np.ndarray, labels: np.ndarray,
+               n_queries: int | None = None) -> dict[str, float]:
+    """Instance and semantic retrieval keys (the first `n_queries` rows query; every row is in the gallery)."""
+    out = instance_retrieval(image_emb, text_emb, text_ids, n_queries=n_queries)
+    sem = semantic_retrieval(image_emb, text_emb, labels, ks=(5,), n_queries=n_queries)
+    out.update({k: sem[k] for k in ("sem_i2t_p5", "sem_t2i_p5", "sem_i2t_r5", "sem_t2i_r5")})
+    out["sem_p5"] = (sem["sem_i2t_p5"] + sem["sem_t2i_p5"]) / 2     # the headline's primary metric (README)
+    return out
+
+
+def _site_retrieval(emb: Mapping[str, np.ndarray], data: PairedTensors, g_emb: Mapping[str, np.ndarray],
+                    g_data: PairedTensors, rng: np.random.Generator) -> dict[str, float]:
+    """A site's retrieval keys and their chance, its pairs searched in a gallery padded to the global set's size."""
+    own = {bytes(x.numpy()) for x in data.images}
+    # In the validation split (and data without global_test rows) the global set holds the site's own cases.
+    others = np.array([i for i, x in enumerate(g_data.images) if bytes(x.numpy()) not in own], dtype=np.int64)
+    fill = np.sort(rng.choice(others, min(len(others), max(len(g_data) - len(data), 0)), replace=False))
+    image_emb = np.concatenate([emb["image"], g_emb["image"][fill]])               # (P, D): the site's rows first
+    text_emb = np.concatenate([emb["text"], g_emb["text"][fill]])
+    labels = np.concatenate([data.labels.numpy(), g_data.labels.numpy()[fill]])   # (P, F)
+    # text ids are numbered per set: renumber both sets' reports together, equal iff the tokens are equal
+    seen: dict[tuple[int, ...], int] = {}
+    text_ids = np.array([seen.setdefault(tuple(ids[m.bool()].tolist()), len(seen))
+                         for d, rows in ((data, np.arange(len(data))), (g_data, fill))
+                         for ids, m in zip(d.input_ids[rows], d.attention_mask[rows])], dtype=np.int64)
+    # the site's own retrieval keys (in its own small gallery) are replaced by these
+    out = _retrieval(image_emb, text_emb, text_ids, labels, n_queries=len(data))
+    out["sem_p5_chance"] = semantic_chance(labels, n_queries=len(data))
+    out["i2t_r5_chance"] = min(5, len(labels)) / len(labels)
+    return out
+
+
 def _set_metrics(emb: Mapping[str, np.ndarray], data: PairedTensors, prompt_emb: np.ndarray, evalset: EvalSet,
                  probes: Mapping[str, list], ref: Mapping[str, np.ndarray] | None) -> dict[str, float]:
     """Every per-set metric for one test set (global or one site)."""
     image_emb, text_emb = emb["image"], emb["text"]
     labels = data.labels.numpy()
-    out = instance_retrieval(image_emb, text_emb, data.text_ids.numpy())
-    sem = semantic_retrieval(image_emb, text_emb, labels, ks=(5,))
-    out.update({k: sem[k] for k in ("sem_i2t_p5", "sem_t2i_p5", "sem_i2t_r5", "sem_t2i_r5")})
-    out["sem_p5"] = (sem["sem_i2t_p5"] + sem["sem_t2i_p5"]) / 2     # the headline's primary metric (README)
+    out = _retrieval(image_emb, text_emb, data.text_ids.numpy(), labels)
     for key, (pos, neg) in {"zeroshot_auroc": ("positive", "negative"),
                             "zeroshot_auroc_heldout": ("positive_heldout", "negative_heldout")}.items():
         ens = {f: (prompt_emb[ix[pos]], prompt_emb[ix[neg]]) for f, ix in evalset.prompt_index.items()
@@ -145,14 +180,19 @@ def _summarise(emb: Mapping[str, Any], evalset: EvalSet, prompt_emb: np.ndarray,
                reference: Mapping[str, Any] | None) -> dict[str, float]:
     out = _set_metrics(emb["global"], evalset.global_test, prompt_emb, evalset, probes,
                        None if reference is None else reference["global"])
-    per_site = [_set_metrics(e, data, prompt_emb, evalset, probes,
-                             None if reference is None else reference["sites"][k])
+    rng = np.random.default_rng(evalset.seed)
+    per_site = [{**_set_metrics(e, data, prompt_emb, evalset, probes,
+                                None if reference is None else reference["sites"][k]),
+                 **_site_retrieval(e, data, emb["global"], evalset.global_test, rng)}
                 for k, (e, data) in enumerate(zip(emb["sites"], evalset.site_tests)) if len(data) > 0]
     for key in list(out):
         values = np.array([s[key] for s in per_site], dtype=np.float64)
         finite = values[np.isfinite(values)]
         worst = (finite.max() if key in LOWER_IS_BETTER else finite.min()) if len(finite) else np.nan
         out[f"worst_site_{key}"] = float(worst)
+    for key in ("sem_p5", "i2t_r5"):   # the chance of the site that is worst on the key (first one if tied)
+        values = [s[key] if np.isfinite(s[key]) else np.inf for s in per_site]
+        out[f"worst_site_{key}_chance"] = per_site[int(np.argmin(values))][f"{key}_chance"] if per_site else np.nan
     # Shortcut vs alignment, on the global set (every site in one gallery): how many of an image's top-5
     # reports come from its own hospital, and R@5 when the gallery is only its own hospital's reports.
     g, gdata = emb["global"], evalset.global_test

@@ -169,6 +169,8 @@ def run_federated(cfg: Experiment, on_round: Callable[[dict[str, Any]], None] | 
         if checkpoint_dir is not None:
             save_checkpoint(checkpoint_dir, Checkpoint(server_round, global_state, memory, client_states, history))
         if bar is not None:
+            if "sem_p5" in metrics:   # the bar stays when the cell ends: one line per run with its last score
+                bar.set_postfix_str(f"semantic P@5 {metrics['sem_p5']:.3f}", refresh=False)
             bar.update(1)
         if on_round is not None:
             on_round(history.records[-1])
@@ -248,4 +250,4 @@ def _progress_bar(enabled: bool, total: int, done: int, name: str) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=done, desc=name, unit="round", leave=False)
+    return tqdm(total=total, initial=done, desc=name, unit="round", leave=True)

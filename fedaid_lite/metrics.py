@@ -60,20 +60,29 @@ def same_findings(labels_q: np.ndarray, labels_g: np.ndarray) -> np.ndarray:
 
 
 def instance_retrieval(image_emb: np.ndarray, text_emb: np.ndarray, text_ids: np.ndarray,
-                       ks: Sequence[int] = (1, 5, 10)) -> dict[str, float]:
-    """i2t_r{k}, t2i_r{k}: a hit is the paired item or any item whose report text is identical."""
-    sim, rel = similarity(image_emb, text_emb), same_text(text_ids)           # (N, N) each; rel symmetric
-    out = {f"i2t_r{k}": v for k, v in recall_at_k(sim, rel, ks).items()}
-    out.update({f"t2i_r{k}": v for k, v in recall_at_k(sim.T, rel.T, ks).items()})
+                       ks: Sequence[int] = (1, 5, 10), n_queries: int | None = None) -> dict[str, float]:
+    """i2t_r{k}, t2i_r{k}: a hit is the paired item or any item whose report text is identical.
+
+    `n_queries`: only the first n pairs are queries; all N rows stay in the gallery (the rest are
+    distractors, so a small set can be scored in a gallery as large as another's).
+    """
+    q = len(image_emb) if n_queries is None else n_queries
+    rel = same_text(text_ids)[:q]                                             # (q, N); same_text is symmetric
+    out = {f"i2t_r{k}": v for k, v in recall_at_k(similarity(image_emb[:q], text_emb), rel, ks).items()}
+    out.update({f"t2i_r{k}": v for k, v in recall_at_k(similarity(text_emb[:q], image_emb), rel, ks).items()})
     return out
 
 
 def semantic_retrieval(image_emb: np.ndarray, text_emb: np.ndarray, labels: np.ndarray,
-                       ks: Sequence[int] = (5,)) -> dict[str, float]:
-    """sem_{i2t,t2i}_{r,p}{k}: a hit is any item with the query's exact ground-truth finding set."""
-    sim, rel = similarity(image_emb, text_emb), same_findings(labels, labels)
+                       ks: Sequence[int] = (5,), n_queries: int | None = None) -> dict[str, float]:
+    """sem_{i2t,t2i}_{r,p}{k}: a hit is any item with the query's exact ground-truth finding set.
+
+    `n_queries` as in `instance_retrieval`: the first n rows query, all N rows form the gallery.
+    """
+    q = len(image_emb) if n_queries is None else n_queries
+    rel = same_findings(labels[:q], labels)                                   # (q, N)
     out: dict[str, float] = {}
-    for name, s in (("i2t", sim), ("t2i", sim.T)):
+    for name, s in (("i2t", similarity(image_emb[:q], text_emb)), ("t2i", similarity(text_emb[:q], image_emb))):
         recalls = recall_at_k(s, rel, ks)
         for k in ks:
             out[f"sem_{name}_r{k}"] = recalls[k]
@@ -81,9 +90,13 @@ def semantic_retrieval(image_emb: np.ndarray, text_emb: np.ndarray, labels: np.n
     return out
 
 
-def semantic_chance(labels: np.ndarray) -> float:
-    """Semantic P@k of a model that ranks at random: the mean share of the gallery with the query's finding set."""
-    rel = same_findings(labels, labels)
+def semantic_chance(labels: np.ndarray, n_queries: int | None = None) -> float:
+    """Semantic P@k of a model that ranks at random: the mean share of the gallery with the query's finding set.
+
+    `n_queries` as in `semantic_retrieval`: the first n rows query, all N rows form the gallery.
+    """
+    q = len(labels) if n_queries is None else n_queries
+    rel = same_findings(labels[:q], labels)
     return float(rel.mean()) if len(rel) else float("nan")
 
 

@@ -155,3 +155,30 @@ def test_heterogeneity_summary_is_plain_data_and_formats(tiny):
     assert s["sites"][0]["counts"]["train"] == len(tiny.train[0])
     text = format_summary(s, tiny)
     assert all(name in text for name in tiny.site_names) and text.count("--- ") == 3
+
+
+def test_summary_headers_are_whole_words_with_a_legend(tiny):
+    """If this fails, the summary table cuts finding names ("cardiome", "no_findi") or leaves columns unexplained."""
+    from fedaid_lite.data import format_summary, heterogeneity_summary
+    text = format_summary(heterogeneity_summary(tiny))
+    header = "\n".join(text.splitlines()[3:5])          # the two header lines of the prevalence table
+    assert "cardiome " not in header and "no_findi" not in header
+    assert header.split() == ["cardio-", "pleural", "consoli-", "pneumo-", "atelec-", "support", "no", "site",
+                              "train", "val", "test", "megaly", "effusion", "dation", "thorax", "nodule", "edema",
+                              "tasis", "devices", "finding"]
+    for word in ("sharpness:", "hedged:", "negated:", "AP:"):
+        assert word in text, word
+
+
+def test_first_example_report_states_its_findings_and_omissions_are_named(tiny):
+    """If this fails, the first report a student reads contradicts its labels without a word of explanation."""
+    from fedaid_lite.data import example_cases, format_case
+    from fedaid_lite.data.summary import _unstated
+    site = tiny.train[0]
+    order = example_cases(site, 3)
+    assert len(order) == 3 and len(set(order)) == 3
+    assert _unstated(site, order[0]) == ([], [])
+    # a case whose report leaves a true finding out says so under its findings
+    gap = next(i for i in range(len(site)) if _unstated(site, i)[0])
+    assert f"does not mention: {', '.join(_unstated(site, gap)[0])}" in format_case(site, gap)
+    assert "does not mention" not in format_case(site, order[0])

@@ -60,13 +60,29 @@ def test_worst_site_is_min_or_max_by_direction(setup):
     parts = (g.subset(range(half)), g.subset(range(half, len(g))))
     two = dataclasses.replace(evalset, site_tests=parts, site_names=("a", "b"))
     out = evaluate(model, two, CPU)
+    img, txt = embed(model, g, CPU)
     per = []
-    for p in parts:
-        img, txt = embed(model, p, CPU)
-        per.append({**instance_retrieval(img, txt, p.text_ids.numpy()), "align": alignment(img, txt)})
-    assert out["worst_site_i2t_r5"] == min(s["i2t_r5"] for s in per)
+    for a, b in ((parts[0], parts[1]), (parts[1], parts[0])):
+        # a site's retrieval: its own pairs query a gallery as large as the global set; here the global set
+        # is both halves, so the gallery is the site's half followed by the other half (never its own twice)
+        order = np.r_[np.arange(half), np.arange(half, len(g))] if a is parts[0] else \
+            np.r_[np.arange(half, len(g)), np.arange(half)]
+        r5 = instance_retrieval(img[order], txt[order], g.text_ids.numpy()[order], n_queries=len(a))["i2t_r5"]
+        ai, at = embed(model, a, CPU)
+        per.append({"i2t_r5": r5, "align": alignment(ai, at)})
+    assert out["worst_site_i2t_r5"] == pytest.approx(min(s["i2t_r5"] for s in per))
     assert out["worst_site_align"] == pytest.approx(max(s["align"] for s in per))
     assert {"align", "modality_gap", "dist_to_ref"} <= LOWER_IS_BETTER
+
+
+def test_worst_site_retrieval_has_the_global_gallery_and_its_chance(setup):
+    # If this fails, a hospital's retrieval is scored in its own, smaller gallery, where chance is higher,
+    # and "worst hospital" reads above the global score for a reason that has nothing to do with the model.
+    h, evalset, model = setup
+    assert all(len(t) < len(evalset.global_test) for t in evalset.site_tests)   # the fixture's sites are smaller
+    out = evaluate(model, evalset, CPU)
+    assert out["worst_site_i2t_r5_chance"] == out["i2t_r5_chance"] == 5 / len(evalset.global_test)
+    assert 0 < out["worst_site_sem_p5_chance"] < 1
 
 
 def test_centralized_tiny_run_beats_chance_and_pretrained_towers_beat_scratch():

@@ -43,6 +43,15 @@ def test_records_and_files(tmp_path):
     assert len(list(tmp_path.glob("checkpoint-r*.safetensors"))) == 1
 
 
+def test_progress_bar_stays_with_the_last_score(capsys):
+    """The bar is left in place with the last semantic P@5; otherwise a finished cell shows nothing of its runs."""
+    h = _run(BASE.override({"fed.rounds": 1}), progress=True)
+    err = capsys.readouterr().err
+    assert err.endswith("\n")                       # a bar that is cleared on close ends on "\r", not a new line
+    last = err.rstrip("\n").split("\r")[-1]
+    assert "1/1" in last and f"semantic P@5 {h.records[-1]['metrics']['sem_p5']:.3f}" in last
+
+
 def test_resume_after_round_2_equals_uninterrupted(tmp_path):
     """Stopping after round 2 and resuming gives exactly the uninterrupted numbers and weights; otherwise resume is lossy."""
     full = _run(BASE, checkpoint_dir=tmp_path / "full")

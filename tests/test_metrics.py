@@ -8,7 +8,7 @@ from sklearn.metrics import roc_auc_score
 
 from fedaid_lite.metrics import (alignment, auroc, diag_cos, first_hit_ranks, instance_retrieval, linear_cka,
                                  mean_sq_distance, modality_gap, precision_at_k, recall_at_k, same_findings,
-                                 semantic_retrieval, uniformity, zero_shot_auroc, zero_shot_scores)
+                                 semantic_chance, semantic_retrieval, uniformity, zero_shot_auroc, zero_shot_scores)
 
 # Rows = queries, columns = gallery; the true match is the diagonal.
 SIM = np.array([[0.9, 0.1, 0.2, 0.3],    # diagonal is top       -> rank 0
@@ -44,6 +44,18 @@ def test_instance_retrieval_both_directions():
     r = instance_retrieval(img, txt, np.arange(4), ks=(1, 2))
     assert (r["i2t_r1"], r["i2t_r2"]) == (0.25, 0.75)
     assert (r["t2i_r1"], r["t2i_r2"]) == (0.5, 0.75)
+
+
+def test_first_queries_search_the_whole_gallery():
+    # With n_queries=2 only rows 0-1 query (i2t ranks [0, 1]); texts 0-1 query all four images: columns 0
+    # (.9 top) and 1 (.7 top) rank 0. If this fails, a site padded with distractors is scored on them too.
+    r = instance_retrieval(np.eye(4), SIM.T.copy(), np.arange(4), ks=(1, 2), n_queries=2)
+    assert (r["i2t_r1"], r["i2t_r2"], r["t2i_r1"]) == (0.5, 1.0, 1.0)
+    labels = np.array([[1, 0], [1, 0], [1, 0], [0, 1]])
+    assert semantic_chance(labels, n_queries=1) == 0.75          # 3 of the 4 gallery items share row 0's set
+    assert semantic_chance(labels) == (3 * 0.75 + 0.25) / 4
+    s = semantic_retrieval(np.eye(4), SIM.T.copy(), labels, ks=(1,), n_queries=1)
+    assert s["sem_i2t_p1"] == 1.0 and s["sem_t2i_p1"] == 1.0    # row 0 and column 0 both peak at item 0
 
 
 def test_precision_at_k_and_semantic_retrieval():

@@ -107,7 +107,11 @@ def test_heterogeneity_views():
     prev = viz.site_prevalence(h)
     assert prev.data[0].z.shape == (3, len(FINDINGS))
     grid = viz.example_images(h, per_site=2)
-    assert grid.data[0].z.shape == (3 * 16 + 2 * 2, 2 * 16 + 2)
+    cap = 16 * 2 // 3                             # the band under each row: captions and the next row's name
+    assert grid.data[0].z.shape == (3 * 16 + 2 * cap, 2 * 16 + 2)
+    notes = [a.text for a in grid.layout.annotations]
+    assert [n for n in notes if n.startswith("<b>")] == [f"<b>{name}</b>" for name in h.site_names]
+    assert len(notes) == 3 + 3 * 2                # each image is captioned with its findings
     stats = viz.report_stats(h)
     assert sum(isinstance(t, go.Box) for t in stats.data) == 3 and sum(isinstance(t, go.Bar) for t in stats.data) == 2
 
@@ -121,8 +125,12 @@ def test_curves_weights_and_table():
     w = viz.dro_weights(runs["FedAID"])
     assert len(w.data) == 3 and w.data[0].stackgroup == "w"
     assert np.allclose(np.sum([t.y for t in w.data], axis=0), 1.0)
+    assert w.layout.xaxis.dtick == 1 and w.layout.xaxis.tick0 == 1          # whole rounds: no "1.5" tick
     table = viz.results_table([{"algorithm": "fedavg", "i2t_r5": 0.25}, {"algorithm": "fedaid", "i2t_r5": None}])
     assert list(table.data[0].cells.values[1]) == ["0.250", "–"]
+    # a retrieval number is shown with what random ranking scores in the same gallery, when the row has it
+    table = viz.results_table([{"algorithm": "fedavg", "sem_p5": 0.25, "sem_p5_chance": 0.044}])
+    assert list(table.data[0].cells.values[1]) == ["0.250 (chance 0.044)"]
 
 
 def test_write_report_without_models(tmp_path):

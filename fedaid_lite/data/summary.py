@@ -75,15 +75,71 @@ def heterogeneity_summary(h: Hospitals) -> dict[str, Any]:
     }
 
 
+def _unstated(data: PairedData, i: int) -> tuple[list[str], list[str]]:
+    """(true findings the report does not state as present, absent findings it states or hedges) of case i."""
+    if data.mentions is None:
+        return [], []
+    said = data.mentions[i, :-1]                                   # no_finding is derived, not written
+    truth = data.labels[i, :-1] == 1
+    present = (said == MENTION_CODES["positive"]) | (said == MENTION_CODES["uncertain"])
+    names = FINDINGS[:-1]
+    return ([f for f, t, p in zip(names, truth, present) if t and not p],
+            [f for f, t, p in zip(names, truth, present) if p and not t])
+
+
+def example_cases(data: PairedData, n: int) -> list[int]:
+    """The first `n` cases, with the first whose report states exactly its findings moved to the front.
+
+    The first report a student reads should not look wrong; the ones after it may show an omission,
+    which `format_case` names (real reports leave things out too, devices most often).
+    """
+    first = list(range(min(n, len(data))))
+    exact = next((i for i in range(len(data)) if _unstated(data, i) == ([], [])), None)
+    if exact is None or not first:
+        return first
+    return [exact] + [i for i in first if i != exact][:n - 1]
+
+
+def _example(data: PairedData, i: int) -> dict[str, Any]:
+    missing, extra = _unstated(data, i)
+    return {"site": data.site_names[int(data.sites[i])], "id": data.ids[i], "report": data.reports[i],
+            "labels": [k for k, v in zip(FINDINGS, data.labels[i]) if v],
+            "not_in_report": missing, "suggested_but_absent": extra}
+
+
+def _example_text(ex: dict[str, Any]) -> str:
+    notes = ([f"the report does not mention: {', '.join(ex['not_in_report'])}"] if ex.get("not_in_report") else []) \
+        + ([f"the report suggests, though absent: {', '.join(ex['suggested_but_absent'])}"]
+           if ex.get("suggested_but_absent") else [])
+    head = f"--- {ex['site']} / {ex['id']}  (truth: {', '.join(ex['labels'])})"
+    return "\n".join([head] + [f"    ({note})" for note in notes] + [ex["report"]])
+
+
+def format_case(data: PairedData, i: int) -> str:
+    """One case as text: site, id, true findings, what the report leaves out or wrongly suggests, the report."""
+    return _example_text(_example(data, i))
+
+
 def example_reports(h: Hospitals, n: int = 3) -> list[dict[str, Any]]:
-    """The first training report of each of the first `n` sites, with its true findings."""
+    """One training report from each of the first `n` sites (`example_cases`' first), with its true findings."""
     out = []
     for s in range(h.num_sites):
         d = h.train[s] if len(h.train[s]) else h.test[s]
         if len(d) and len(out) < n:
-            out.append({"site": h.site_names[s], "id": d.ids[0], "report": d.reports[0],
-                        "labels": [k for k, v in zip(FINDINGS, d.labels[0]) if v]})
+            out.append(_example(d, example_cases(d, 1)[0]))
     return out
+
+
+# Two header lines per finding column, so no name is cut ("cardiome", "no_findi" were unreadable).
+_HEADERS = {"cardiomegaly": ("cardio-", "megaly"), "pleural_effusion": ("pleural", "effusion"),
+            "consolidation": ("consoli-", "dation"), "pneumothorax": ("pneumo-", "thorax"),
+            "atelectasis": ("atelec-", "tasis"), "support_devices": ("support", "devices"),
+            "no_finding": ("no", "finding")}
+SCANNER_REPORT_LEGEND = (
+    "size: native image size in pixels · AP: share of AP (bedside) films, the rest PA · brightness, contrast:\n"
+    "mean grey level and its spread (0-1) · sharpness: edge strength (mean |Laplacian|) · words: mean words\n"
+    "per report · vocabulary: distinct words · hedged: share of finding mentions written as uncertain\n"
+    "(\"possible effusion\") · negated: share written as absent (\"no effusion\"); both per case and finding")
 
 
 def format_summary(summary: dict[str, Any], hospitals: Hospitals | None = None, examples: int = 3) -> str:
@@ -92,24 +148,28 @@ def format_summary(summary: dict[str, Any], hospitals: Hospitals | None = None, 
     The summary already carries three example reports; passing `hospitals` picks `examples` afresh.
     """
     sites = summary["sites"]
-    short = {k: k.replace("pleural_", "").replace("support_devices", "devices")[:8] for k in summary["findings"]}
-    lines = [f"source: {summary['source']}   sites: {len(sites)}   global test: {summary['global_test']['n']}", ""]
-    lines.append(f"{'site':<20}{'train':>6}{'val':>5}{'test':>5}  " + " ".join(f"{short[k]:>8}" for k in summary["findings"]))
+    head = {k: _HEADERS.get(k, ("", k[:8])) for k in summary["findings"]}
+    lines = [f"source: {summary['source']}   sites: {len(sites)}   global test: {summary['global_test']['n']}", "",
+             "share of cases with each finding:",
+             f"{'':<36}  " + " ".join(f"{head[k][0]:>8}" for k in summary["findings"]),
+             f"{'site':<20}{'train':>6}{'val':>5}{'test':>5}  "
+             + " ".join(f"{head[k][1]:>8}" for k in summary["findings"])]
     for s in sites:
         c = s["counts"]
         lines.append(f"{s['site']:<20}{c['train']:>6}{c['val']:>5}{c['test']:>5}  "
                      + " ".join(f"{s['prevalence'][k]:>8.2f}" for k in summary["findings"]))
     lines.append(f"{'spread (max-min)':<36}  " + " ".join(f"{summary['prevalence_spread'][k]:>8.2f}"
                                                       for k in summary["findings"]))
-    lines += ["", f"{'site':<20}{'size':>5}{'AP':>6}{'mean':>6}{'std':>6}{'sharp':>7}  "
-              f"{'words':>6}{'vocab':>6}{'uncert':>7}{'negat':>6}"]
+    lines += ["", f"{'site':<20}{'size':>5}{'AP':>6}{'bright':>8}{'contr':>7}{'sharp':>7}  "
+              f"{'words':>6}{'vocab':>6}{'hedged':>7}{'negated':>8}"]
     for s in sites:
         sc, r = s["scanner"], s["reports"]
         ap = "-" if sc["ap_share"] is None else f"{sc['ap_share']:.2f}"
         size = "-" if sc["native_size"] is None else str(sc["native_size"])
-        lines.append(f"{s['site']:<20}{size:>5}{ap:>6}{sc['mean']:>6.2f}{sc['std']:>6.2f}{sc['sharpness']:>7.3f}  "
+        lines.append(f"{s['site']:<20}{size:>5}{ap:>6}{sc['mean']:>8.2f}{sc['std']:>7.2f}{sc['sharpness']:>7.3f}  "
                      f"{r['mean_words']:>6.1f}{r['vocabulary']:>6}{r.get('uncertain_rate', 0):>7.3f}"
-                     f"{r.get('negated_rate', 0):>6.2f}")
+                     f"{r.get('negated_rate', 0):>8.2f}")
+    lines.append(SCANNER_REPORT_LEGEND)
     for ex in (example_reports(hospitals, examples) if hospitals is not None else summary["examples"]):
-        lines += ["", f"--- {ex['site']} / {ex['id']}  (truth: {', '.join(ex['labels'])})", ex["report"]]
+        lines += ["", _example_text(ex)]
     return "\n".join(lines)

@@ -24,7 +24,9 @@ METRIC_TITLES = {
     "worst_site_i2t_r5": "worst-site i2t R@5", "modality_gap": "modality gap", "loss": "held-out loss (mean)",
     "linprobe_auroc_10": "linear probe AUROC (10%)", "sem_p5": "semantic P@5 (same findings)",
     "worst_site_sem_p5": "worst-hospital semantic P@5", "same_site_top5": "same-hospital share of top-5",
-    "within_site_i2t_r5": "within-hospital i2t R@5",
+    "within_site_i2t_r5": "within-hospital i2t R@5", "worst_site_zeroshot_auroc": "worst-hospital zero-shot AUROC",
+    "linprobe_auroc_1": "linear probe AUROC (1%)", "linprobe_auroc_100": "linear probe AUROC (100%)",
+    "site_probe_acc": "site probe accuracy", "algorithm": "algorithm", "label_skew": "label skew (α)",
 }
 LIVE_METRICS = (("loss", "held-out loss"), ("sem_p5", "semantic P@5"), ("i2t_r5", "image→text R@5"),
                 ("dist_to_ref", "distance to ideal"))
@@ -51,30 +53,41 @@ def site_prevalence(hospitals: Hospitals, split: str = "train") -> go.Figure:
     return fig
 
 
+_SHORT = {"pleural_effusion": "effusion", "consolidation": "consolid.", "support_devices": "devices",
+          "no_finding": "no finding"}
+
+
 def example_images(hospitals: Hospitals, per_site: int = 4, seed: int = 0, split: str = "train") -> go.Figure:
-    """A grid of example images, one row per hospital (scanner differences at a glance)."""
+    """A grid of example images, one row per hospital (named above it), each image's findings under it."""
     rng = np.random.default_rng(seed)
     parts = getattr(hospitals, split)
     size = parts[0].images.shape[-1]
-    gap = 2
-    rows = []
-    for p in parts:
+    gap, cap = 2, size * 2 // 3      # cap: the band under each row that holds the captions and the next name
+    rows, captions = [], []
+    for r, p in enumerate(parts):
         idx = rng.permutation(len(p))[:per_site]
         tiles = [p.images[i].astype(np.float64) for i in idx]
         tiles += [np.full((size, size), np.nan)] * (per_site - len(tiles))
         sep = np.full((size, gap), np.nan)
         rows.append(np.concatenate([t for tile in tiles for t in (tile, sep)][:-1], axis=1))
+        for c, i in enumerate(idx):
+            found = [_SHORT.get(f, f) for f, y in zip(FINDINGS, p.labels[i]) if y]
+            text = "<br>".join(found[:2]) + (f" +{len(found) - 2}" if len(found) > 2 else "")
+            captions.append((c * (size + gap) + size / 2, r * (size + cap) + size + 2, text))
     width = rows[0].shape[1]
-    hsep = np.full((gap, width), np.nan)
-    mosaic = np.concatenate([r for row in rows for r in (row, hsep)][:-1], axis=0)   # (S*size, per_site*size)
+    hsep = np.full((cap, width), np.nan)
+    mosaic = np.concatenate([r for row in rows for r in (row, hsep)][:-1], axis=0)   # (S*(size+cap)-cap, ...)
     fig = go.Figure(go.Heatmap(z=mosaic, colorscale="gray", showscale=False, zmin=0, zmax=255,
                                hoverinfo="skip"))
-    centers = [i * (size + gap) + size / 2 for i in range(len(parts))]
-    fig.update_yaxes(autorange="reversed", tickvals=centers, ticktext=list(hospitals.site_names),
-                     scaleanchor="x", showgrid=False, zeroline=False)
+    for r, name in enumerate(hospitals.site_names):
+        fig.add_annotation(x=-0.5, y=r * (size + cap) - 1, text=f"<b>{name}</b>", showarrow=False,
+                           xanchor="left", yanchor="bottom", font=dict(size=12))
+    for x, y, text in captions:
+        fig.add_annotation(x=x, y=y, text=text, showarrow=False, yanchor="top", font=dict(size=9, color="#444"))
+    fig.update_yaxes(autorange="reversed", showticklabels=False, scaleanchor="x", showgrid=False, zeroline=False)
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_layout(title="Example images per hospital", template="plotly_white",
-                      height=80 + 110 * len(parts), width=160 + 110 * per_site, margin=dict(l=120))
+    fig.update_layout(title=f"Example images per hospital ({split}), findings under each", template="plotly_white",
+                      height=110 + 150 * len(parts), width=80 + 120 * per_site, margin=dict(l=20, r=20, t=70))
     return fig
 
 
@@ -159,6 +172,7 @@ def dro_weights(history: History, title: str | None = None) -> go.Figure:
     fig.update_layout(title=title or f"Client weights over rounds ({history.algorithm or 'run'})",
                       template="plotly_white", height=320, xaxis_title="round",
                       yaxis=dict(title="weight", range=[0, 1]))
+    fig.update_xaxes(tick0=1, dtick=round_dtick(max(rounds, default=1)))   # whole rounds only
     return fig
 
 
@@ -169,7 +183,14 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
         return go.Figure(go.Table(header=dict(values=["(no runs)"]), cells=dict(values=[[]])))
     cols = list(columns) if columns else list(rows[0])
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else ("–" if v is None else str(v))  # noqa: E731
-    cells = [[fmt(r.get(c)) for r in rows] for c in cols]
+
+    def cell(row: Mapping[str, Any], col: str) -> str:
+        # a retrieval number means little without what random ranking scores in the same gallery
+        chance = row.get(f"{col}_chance")
+        with_chance = isinstance(row.get(col), float) and isinstance(chance, float) and np.isfinite(chance)
+        return f"{fmt(row.get(col))} (chance {chance:.3f})" if with_chance else fmt(row.get(col))
+
+    cells = [[cell(r, c) for r in rows] for c in cols]
     fig = go.Figure(go.Table(header=dict(values=[METRIC_TITLES.get(c, c) for c in cols], fill_color="#e8eef7",
                                          align="left", font=dict(size=12)),
                              cells=dict(values=cells, align="left", height=24)))
