@@ -16,6 +16,9 @@ certificate and signs its requests with its own key (tests/test_flower_secure.py
 `run(..., on_round=print)` reports each round as the ServerApp finishes it (it rewrites history.json in
 `output-dir` after every round), so a notebook shows progress while `flwr run` works.
 
+`in_process_clients=True` runs those ClientApp workers as threads of the calling process instead of one
+process each (fedaid_lite.flower.local_clients): notebook 08 uses it to fit a small machine.
+
 `isolation="process"` (the default) starts each SuperNode with `--isolation process` plus one
 long-lived ClientApp process for it (`python -m fedaid_lite.flower.worker`): torch, the toolkit and the
 node's data are loaded once per SuperNode. `isolation="subprocess"` is Flower's default: the SuperNode's
@@ -34,8 +37,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from .local_clients import ThreadClients
 from .security import Credentials
-from .settings import RUNNER_DEFAULTS, _toml_value, offline_env
+from .settings import RUNNER_DEFAULTS, _toml_value, app_pyproject, offline_env
 
 CONNECTION = "fedaid-local"
 ISOLATION_MODES = ("process", "subprocess")
@@ -94,11 +98,13 @@ class LocalDeployment:
 
     def __init__(self, workdir: str | os.PathLike, node_configs: Sequence[Mapping[str, Any]],
                  startup_timeout: float = 60.0, isolation: str = "process",
-                 credentials: Credentials | None = None) -> None:
+                 credentials: Credentials | None = None, in_process_clients: bool = False) -> None:
         if isolation not in ISOLATION_MODES:
             raise ValueError(f"isolation must be one of {', '.join(ISOLATION_MODES)}, got {isolation!r}")
         if not node_configs:
             raise ValueError("node_configs is empty: give one node config per site (SuperNode)")
+        if in_process_clients and isolation != "process":
+            raise ValueError('in_process_clients=True needs isolation="process" (the SuperNodes wait for our workers)')
         if credentials is not None and len(credentials.node_keys) < len(node_configs):
             raise ValueError(f"credentials hold {len(credentials.node_keys)} SuperNode keys for "
                              f"{len(node_configs)} SuperNodes: make_credentials(..., nodes={len(node_configs)})")
@@ -115,6 +121,8 @@ class LocalDeployment:
         self.nodes: list[subprocess.Popen] = []
         self.workers: list[subprocess.Popen] = []     # one long-lived ClientApp per node (isolation="process")
         self._worker_of: dict[int, subprocess.Popen] = {}   # node index -> its worker
+        self.in_process_clients = in_process_clients
+        self.threads: ThreadClients | None = None     # the workers as threads of this process (in_process_clients)
 
     def __enter__(self) -> "LocalDeployment":
         try:
@@ -163,7 +171,11 @@ class LocalDeployment:
         self.nodes.append(self._spawn(f"supernode-{i}", supernode_command(
             f"127.0.0.1:{self.port}", runtime_port, node_config, self.isolation,
             None if insecure else self._ca(), private_key, max_wait_time)))
-        if self.isolation == "process" and worker:
+        if self.isolation == "process" and worker and self.in_process_clients:
+            if self.threads is None:
+                self.threads = ThreadClients(self.workdir / "flwr-home")
+            self.threads.add(i, f"127.0.0.1:{runtime_port}")
+        elif self.isolation == "process" and worker:
             self.workers.append(self._spawn(f"worker-{i}", [
                 sys.executable, "-m", "fedaid_lite.flower.worker", "--insecure",
                 "--runtime-api-address", f"127.0.0.1:{runtime_port}", "--parent-pid", str(self.nodes[-1].pid)]))
@@ -175,14 +187,20 @@ class LocalDeployment:
             raise ValueError("this deployment has no credentials: a TLS SuperNode needs LocalDeployment(credentials=...)")
         return self.credentials.ca_cert
 
-    def run(self, app: str | os.PathLike, run_config: Mapping[str, Any], timeout: float = 600.0,
+    def run(self, app: str | os.PathLike | None, run_config: Mapping[str, Any], timeout: float = 600.0,
             on_round: Callable[[dict[str, Any]], None] | None = None, poll_s: float = 1.0
             ) -> subprocess.CompletedProcess:
         """`flwr run <app> fedaid-local --run-config ... --stream`: blocks until the run ends (or `timeout`).
 
+        `app=None` runs the toolkit's own app (flower_app/pyproject.toml's text, written to the workdir).
+
         `on_round(record)` is called in this process with each round's History record as the ServerApp
         saves it (history.json in `output-dir`, relative to the SuperLink's folder), within `poll_s` seconds.
         """
+        if app is None:       # the toolkit's app, written here: works where the repo's flower_app/ is absent (pip)
+            app = self.workdir / "app"
+            app.mkdir(parents=True, exist_ok=True)
+            (app / "pyproject.toml").write_text(app_pyproject())
         cmd = [flower_bin("flwr"), "run", str(Path(app).resolve()), CONNECTION, "--stream"]
         if run_config:
             cmd += ["--run-config", config_string(run_config)]
@@ -208,6 +226,8 @@ class LocalDeployment:
         """Stop SuperNode `index`, its ClientApp worker and their descendants, as a hospital going offline would."""
         if not 0 <= index < len(self.nodes):
             raise IndexError(f"no SuperNode {index}: this deployment started {len(self.nodes)}")
+        if self.threads is not None:
+            self.threads.stop_one(index, timeout=1.0)
         procs = [self.nodes[index], *([self._worker_of[index]] if index in self._worker_of else [])]
         descendants = [d for proc in procs for d in _descendants(proc.pid)]
         for proc in procs:
@@ -217,6 +237,9 @@ class LocalDeployment:
 
     def stop(self) -> None:
         """Stop every process this object started and their descendants (SuperNodes first); nothing else."""
+        if self.threads is not None:     # first, while their SuperNodes still answer
+            self.threads.stop()
+            self.threads = None
         started = [*reversed(self.workers), *reversed(self.nodes), *([self.superlink] if self.superlink else [])]
         # Flower starts `flower-superexec` in a new session (outside our process groups): collect the
         # descendants now, while the parent links still exist.
