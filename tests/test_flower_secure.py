@@ -57,6 +57,22 @@ def test_credentials_are_a_ca_a_server_certificate_and_ssh_node_keys(tmp_path):
         make_credentials(tmp_path / "x", hosts=[])
 
 
+def test_deployment_security_arguments_are_checked_before_anything_starts(tmp_path):
+    """Credentials with fewer keys than SuperNodes, or threads without `--isolation process`, fail at once with
+    the fix named; nothing is started. If this fails, a misconfigured deployment would start processes
+    and then hang (a SuperNode without a key waits to be let in; a node nobody serves times out)."""
+    creds = make_credentials(tmp_path / "certs", nodes=1)
+    nodes = [{"partition-id": k, "num-partitions": 2} for k in range(2)]
+    with pytest.raises(ValueError, match="nodes=2"):
+        LocalDeployment(tmp_path / "a", nodes, credentials=creds)
+    with pytest.raises(ValueError, match='isolation="process"'):
+        LocalDeployment(tmp_path / "b", nodes, isolation="subprocess", in_process_clients=True)
+    plain = LocalDeployment(tmp_path / "c", nodes)
+    with pytest.raises(ValueError, match="credentials="):
+        plain.add_node(nodes[0], insecure=False)
+    assert plain.superlink is None and not plain.nodes and not (tmp_path / "a").exists()
+
+
 def test_tls_deployment_admits_registered_supernodes_only(tmp_path):
     """Two registered SuperNodes train a FedAvg round over TLS; a SuperNode with an unregistered key and a
     plain-text SuperNode are refused (they exit without ever joining); a plain-text HTTP request gets no
