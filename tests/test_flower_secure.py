@@ -98,8 +98,10 @@ def test_tls_deployment_admits_registered_supernodes_only(tmp_path):
         started = [fed.superlink, *fed.nodes, *fed.workers]
         procs = [psutil.Process(p.pid) for p in started if p.poll() is None]
         procs += [c for p in procs for c in p.children(recursive=True)]
-        listening = [c.laddr for p in procs for c in _connections(p) if c.status == psutil.CONN_LISTEN]
+        conns = [c for p in procs for c in _connections(p)]
+        listening = [c.laddr for c in conns if c.status == psutil.CONN_LISTEN]
         assert listening and all(addr.ip == "127.0.0.1" for addr in listening), listening
+        assert all(not c.raddr or c.raddr.ip == "127.0.0.1" for c in conns), conns
         assert unknown.wait(timeout=REFUSED_WAIT_S + 30) != 0
         assert plain.wait(timeout=REFUSED_WAIT_S + 30) != 0
     finally:
