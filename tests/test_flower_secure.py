@@ -55,6 +55,10 @@ def test_credentials_are_a_ca_a_server_certificate_and_ssh_node_keys(tmp_path):
     assert not list(tmp_path.glob("ca.key*")), "the throwaway CA's private key must not be written"
     with pytest.raises(ValueError, match="hosts is empty"):
         make_credentials(tmp_path / "x", hosts=[])
+    before = creds.ca_cert.read_bytes()
+    with pytest.raises(ValueError, match="already holds credentials"):      # never overwrite keys in use
+        make_credentials(tmp_path)
+    assert creds.ca_cert.read_bytes() == before
 
 
 def test_deployment_security_arguments_are_checked_before_anything_starts(tmp_path):

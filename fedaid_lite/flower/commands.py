@@ -47,7 +47,7 @@ def superlink_command(host: str, port: int, credentials: Credentials | None = No
 def supernode_command(superlink: str, runtime_port: int, node_config: Mapping[str, Any], isolation: str = "process",
                       root_certificates: str | os.PathLike | None = None,
                       private_key: str | os.PathLike | None = None, max_wait_time: float | None = None) -> list[str]:
-    """The `flower-supernode` command line; TLS when `root_certificates` (the CA) is given, signed with `private_key`."""
+    """The `flower-supernode` command line; TLS when `root_certificates` (the CA) is given, signed by `private_key`."""
     security = ["--insecure"] if root_certificates is None else ["--root-certificates", str(root_certificates)]
     if private_key is not None:
         security += ["--auth-supernode-private-key", str(private_key)]

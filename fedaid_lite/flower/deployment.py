@@ -110,7 +110,8 @@ class LocalDeployment:
         result = subprocess.run([flower_bin("flwr"), "supernode", "register", str(public_key), CONNECTION],
                                 cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=60)
         if result.returncode != 0:
-            raise RuntimeError(f"flwr supernode register {public_key} failed:\n{(result.stdout + result.stderr)[-2000:]}")
+            output = (result.stdout + result.stderr)[-2000:]
+            raise RuntimeError(f"flwr supernode register {public_key} failed:\n{output}")
 
     def add_node(self, node_config: Mapping[str, Any], private_key: str | os.PathLike | None = None, *,
                  insecure: bool | None = None, worker: bool = True, max_wait_time: float | None = None
@@ -139,7 +140,8 @@ class LocalDeployment:
 
     def _ca(self) -> Path:
         if self.credentials is None:
-            raise ValueError("this deployment has no credentials: a TLS SuperNode needs LocalDeployment(credentials=...)")
+            raise ValueError("this deployment has no credentials: a TLS SuperNode needs "
+                             "LocalDeployment(credentials=...)")
         return self.credentials.ca_cert
 
     def run(self, app: str | os.PathLike | None, run_config: Mapping[str, Any], timeout: float = 600.0,

@@ -58,6 +58,10 @@ def make_credentials(folder: str | os.PathLike, hosts: Sequence[str] = LOCALHOST
     if nodes < 0 or days < 1:
         raise ValueError(f"nodes must be >= 0 and days >= 1, got {nodes} and {days}")
     out = Path(folder)
+    suffixes = (".crt", ".pem", ".key", ".pub")
+    existing = sorted(p.name for p in out.glob("*") if p.suffix in suffixes) if out.is_dir() else []
+    if existing:   # keys already handed to hospitals or registered would silently stop working
+        raise ValueError(f"{out} already holds credentials ({', '.join(existing[:3])}); choose an empty folder")
     out.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.timezone.utc)
     ca_key = ec.generate_private_key(ec.SECP384R1())
@@ -130,7 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         creds = make_credentials(args.folder, args.host or LOCALHOST, args.nodes, args.days)
     except (ValueError, OSError) as err:
         parser.exit(2, f"error: {err}\n")
-    print(f"wrote {creds.ca_cert}, {creds.server_cert}, {creds.server_key} and {len(creds.node_keys)} SuperNode key pairs")
+    print(f"wrote {creds.ca_cert}, {creds.server_cert}, {creds.server_key} "
+          f"and {len(creds.node_keys)} SuperNode key pairs")
     return 0
 
 
