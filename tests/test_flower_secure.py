@@ -9,6 +9,8 @@ public key registered with `flwr supernode register`, SuperNodes with `--root-ce
 from __future__ import annotations
 
 import csv
+import json
+import os
 import shutil
 import socket
 import ssl
@@ -22,7 +24,7 @@ pytestmark = pytest.mark.flower
 import psutil  # noqa: E402
 
 from fedaid_lite.config import Experiment  # noqa: E402
-from fedaid_lite.flower.deployment import LocalDeployment  # noqa: E402
+from fedaid_lite.flower.deployment import LocalDeployment, _report_rounds  # noqa: E402
 from fedaid_lite.flower.security import Credentials, make_credentials, node_key_pair  # noqa: E402
 from fedaid_lite.flower.settings import to_run_config  # noqa: E402
 from fedaid_lite.history import History  # noqa: E402
@@ -75,6 +77,23 @@ def test_deployment_security_arguments_are_checked_before_anything_starts(tmp_pa
     with pytest.raises(ValueError, match="credentials="):
         plain.add_node(nodes[0], insecure=False)
     assert plain.superlink is None and not plain.nodes and not (tmp_path / "a").exists()
+
+
+def test_round_progress_ignores_a_previous_runs_history(tmp_path):
+    """`LocalDeployment.run(on_round=...)` reads history.json as the server rewrites it: rounds of an earlier
+    run left in the same folder are not reported, each new round is reported once. If this fails, a notebook
+    re-run would print stale rounds, or none until the new run outgrew the old one."""
+    history = tmp_path / "history.json"
+    history.write_text(json.dumps({"records": [{"round": 1}, {"round": 2}, {"round": 3}]}))
+    stale = history.stat().st_mtime_ns
+    seen: list[int] = []
+    assert _report_rounds(history, 0, lambda r: seen.append(r["round"]), stale) == 0 and seen == []
+    history.write_text(json.dumps({"records": [{"round": 1}]}))
+    os.utime(history, ns=(stale + 10**9, stale + 10**9))         # the server's rewrite (coarse clocks too)
+    count = _report_rounds(history, 0, lambda r: seen.append(r["round"]), stale)
+    history.write_text(json.dumps({"records": [{"round": 1}, {"round": 2}]}))
+    count = _report_rounds(history, count, lambda r: seen.append(r["round"]), stale)
+    assert seen == [1, 2] and count == 2
 
 
 def test_tls_deployment_admits_registered_supernodes_only(tmp_path):

@@ -162,7 +162,9 @@ class LocalDeployment:
         if run_config:
             cmd += ["--run-config", config_string(run_config)]
         history = self.workdir / str(run_config.get("output-dir", RUNNER_DEFAULTS["output-dir"])) / "history.json"
-        seen = len(_records(history))         # a history left by an earlier run in the same folder is not news
+        # A history left by an earlier run in the same folder is not news: read the file once it was rewritten.
+        stale = history.stat().st_mtime_ns if history.exists() else None
+        seen = 0
         deadline = time.monotonic() + timeout
         with subprocess.Popen(cmd, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) as proc:
@@ -171,12 +173,12 @@ class LocalDeployment:
                     out, err = proc.communicate(timeout=poll_s)
                     break
                 except subprocess.TimeoutExpired:
-                    seen = _report_rounds(history, seen, on_round)
+                    seen = _report_rounds(history, seen, on_round, stale)
                     if time.monotonic() > deadline:
                         proc.kill()
                         out, err = proc.communicate()
                         raise subprocess.TimeoutExpired(cmd, timeout, out, err) from None
-        _report_rounds(history, seen, on_round)
+        _report_rounds(history, seen, on_round, stale)
         return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
     def kill_node(self, index: int, sig: int = signal.SIGTERM) -> None:
@@ -284,8 +286,14 @@ def _records(history: Path) -> list[dict[str, Any]]:
         return []
 
 
-def _report_rounds(history: Path, seen: int, on_round: Callable[[dict[str, Any]], None] | None) -> int:
-    """Call `on_round` for records past the first `seen`; returns the new count."""
+def _report_rounds(history: Path, seen: int, on_round: Callable[[dict[str, Any]], None] | None,
+                   stale: int | None = None) -> int:
+    """Call `on_round` for records past the first `seen` (none while the file's mtime is still `stale`)."""
+    try:
+        if stale is not None and history.stat().st_mtime_ns == stale:
+            return seen
+    except OSError:
+        return seen
     records = _records(history)
     if on_round is not None:
         for record in records[seen:]:
