@@ -5,7 +5,8 @@
 
 Budgets (docs/budgets.md): class defaults ≤ 5 min and ≤ 1.5 GB peak RSS each; SMOKE ≤ 60 s on 2 cores.
 Peak memory is the largest *sum* of resident set sizes over the kernel's process tree (the kernel and
-anything it starts, e.g. the kernels of 07's sweep), sampled every 0.1 s with psutil; the papermill
+anything it starts, e.g. the kernels of 07's sweep, or 08's SuperLink, SuperNodes, SuperExec and ServerApp
+processes, which stay the kernel's descendants), sampled every 0.1 s with psutil; the papermill
 driver itself is not counted, because on Binder the Jupyter server plays that part. Kernel CPU seconds
 (user + system, same tree) are reported too: on a busy shared machine they are a steadier estimate of
 what the wall time would be on an idle one (runs use one torch thread). Writes
