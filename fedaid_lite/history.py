@@ -125,6 +125,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)         # mkstemp makes 0600; outputs (report.html, models) must be readable when served
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

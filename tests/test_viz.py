@@ -9,7 +9,6 @@ import pytest
 from fedaid_lite import viz
 from fedaid_lite.data.types import FINDINGS
 from fedaid_lite.history import History
-from fixtures_model import fake_hospitals
 
 N, D = 60, 16
 
@@ -93,7 +92,7 @@ def test_alignment_map_round_slider(frame, meta):
         viz.alignment_map(frame, {"a": _emb(0)}, meta["reports"][:5], meta["labels"], meta["sites"])
 
 
-def test_heterogeneity_views():
+def test_heterogeneity_views(fake_hospitals):
     # If this fails, the data section of the course cannot show how hospitals differ.
     h = fake_hospitals(num_sites=3, n_train=12, n_test=4, n_global=6, size=16)
     prev = viz.site_prevalence(h)
