@@ -65,27 +65,8 @@ class AlgorithmStrategy(FedAvg):
 
     # --- discovery -------------------------------------------------------------------------------
     def discover(self, grid: Grid) -> None:
-        """Wait for `min_available_nodes`, ask each node who it is, and set up the algorithm's memory."""
-        deadline = time.monotonic() + self.round_timeout
-        while len(node_ids := list(grid.get_node_ids())) < self.min_available_nodes:
-            if time.monotonic() > deadline:
-                raise FlowerRunError(f"only {len(node_ids)} of min-nodes={self.min_available_nodes} SuperNodes "
-                                     f"connected within {self.round_timeout:.0f} s; start one per site")
-            time.sleep(0.5)
-        messages = [Message(content=RecordDict({CONFIG: ConfigRecord({**self.shared_config, "server-round": 0})}),
-                            message_type=MessageType.QUERY, dst_node_id=n) for n in sorted(node_ids)]
-        replies = list(grid.send_and_receive(messages, timeout=self.round_timeout))
-        errors = [f"node {m.metadata.src_node_id}: {m.error.reason}" for m in replies if m.has_error()]
-        if errors or len(replies) != len(node_ids):
-            raise FlowerRunError("SuperNodes failed to load their data: " + ("; ".join(errors) or "no reply"))
-        info = {}
-        for m in replies:
-            metrics = m.content[METRICS]
-            info[int(metrics["client-id"])] = (m.metadata.src_node_id, str(m.content[CONFIG]["site"]),
-                                               int(metrics["num-examples"]))
-        if sorted(info) != list(range(len(node_ids))):
-            raise FlowerRunError(f"client ids (partition-id) {sorted(info)} from {len(node_ids)} SuperNodes must be "
-                                 f"0..{len(node_ids) - 1}, one per node; fix their --node-config")
+        """Wait for `min_available_nodes`, ask each node who it is, and set up the algorithm and the round core."""
+        info = query_nodes(grid, self.min_available_nodes, self.round_timeout, self.shared_config)
         self.nodes = {k: info[k][0] for k in info}
         self.names = [info[k][1] for k in sorted(info)]
         self.algo = self.make_algo(len(info))
@@ -195,3 +176,29 @@ class AlgorithmStrategy(FedAvg):
                 result.evaluate_metrics_serverapp[server_round] = MetricRecord(
                     {k: float(v) for k, v in record["metrics"].items() if v is not None and np.isfinite(v)})
         return result
+
+
+def query_nodes(grid: Grid, min_nodes: int, timeout: float,
+                shared_config: Mapping[str, Any]) -> dict[int, tuple[int, str, int]]:
+    """client id -> (Flower node id, site, n_k), from one query round-trip once `min_nodes` nodes are connected."""
+    deadline = time.monotonic() + timeout
+    while len(node_ids := list(grid.get_node_ids())) < min_nodes:
+        if time.monotonic() > deadline:
+            raise FlowerRunError(f"only {len(node_ids)} of min-nodes={min_nodes} SuperNodes "
+                                 f"connected within {timeout:.0f} s; start one per site")
+        time.sleep(0.5)
+    messages = [Message(content=RecordDict({CONFIG: ConfigRecord({**shared_config, "server-round": 0})}),
+                        message_type=MessageType.QUERY, dst_node_id=n) for n in sorted(node_ids)]
+    replies = list(grid.send_and_receive(messages, timeout=timeout))
+    errors = [f"node {m.metadata.src_node_id}: {m.error.reason}" for m in replies if m.has_error()]
+    if errors or len(replies) != len(node_ids):
+        raise FlowerRunError("SuperNodes failed to load their data: " + ("; ".join(errors) or "no reply"))
+    info = {}
+    for m in replies:
+        metrics = m.content[METRICS]
+        info[int(metrics["client-id"])] = (m.metadata.src_node_id, str(m.content[CONFIG]["site"]),
+                                           int(metrics["num-examples"]))
+    if sorted(info) != list(range(len(node_ids))):
+        raise FlowerRunError(f"client ids (partition-id) {sorted(info)} from {len(node_ids)} SuperNodes must be "
+                             f"0..{len(node_ids) - 1}, one per node; fix their --node-config")
+    return info
