@@ -35,7 +35,7 @@ from .model import DualEncoder, save_model
 from .pretrain import check_checkpoint, init_model
 from .protocol import ClientRuntime, StateDict, StopRequested, batch_seed, clone_state
 from .registry import make_algorithm
-from .rounds import OnRound, RoundCore, RoundState, TrainedState
+from .rounds import Evaluate, OnRound, RoundCore, RoundState, TrainedState
 from .train import NonFiniteLossError, configure_threads, resolve_device
 
 RUNTIME_ONLY = ("fed.rounds", "fed.eval_every", "train.device", "train.threads")
@@ -61,10 +61,10 @@ class Server:
     cfg: Experiment
     device: torch.device
     hospitals: Hospitals
-    evalset: Any
+    evalset: Any                 # an EvalSet (benchmarks pass a stand-in when evaluation is switched off)
     runtime: ClientRuntime
 
-    def evaluator(self, reference: EvalEmbeddings | None = None):
+    def evaluator(self, reference: EvalEmbeddings | None = None) -> Evaluate:
         """`states -> metrics`: each state evaluated (one reused eval model), averaged key by key."""
         return lambda states: evaluate_states(self.runtime, states, self.evalset, self.device, reference)
 
