@@ -8,6 +8,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.fedaid-lite-installed
 CACHE := $(CURDIR)/.cache
+# Created when the Makefile is read: tools pointed below refuse (IPython warns) when the parent is missing.
+$(shell mkdir -p $(CACHE))
 
 # Keep every tool's caches and config inside the project, not scattered over $HOME.
 export PIP_CACHE_DIR ?= $(CACHE)/pip

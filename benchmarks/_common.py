@@ -153,7 +153,7 @@ class PeakRSS:
 
 
 def eval_disabled() -> Callable[[], None]:
-    """Make `run_federated` skip evaluation (it imports `evaluate` at call time); returns an undo function.
+    """Make `run_federated` skip evaluation (it calls `fedaid_lite.evaluate.evaluate` by attribute); returns an undo function.
 
     Evaluation is the same work in every engine and algorithm, and `fed.eval_every` cannot switch it
     off (the last round is always evaluated), so timed runs replace it by a no-op on both sides.

@@ -54,7 +54,7 @@ def main() -> None:
         for algo in ALGORITHMS:
             marks: list[float] = []                      # CPU clock at the end of each round
             history = run_federated(cfg.override({"fed.algorithm": algo}), hospitals=hospitals, evalset=object(),
-                                    device=device, on_round=lambda _rec: marks.append(time.process_time()))
+                                    device=device, on_round=lambda _rec, _trained: marks.append(time.process_time()))
             cpu[algo].append(marks[-1] - marks[-2])
             wall[algo].append(float(history.records[-1]["round_seconds"]))
     undo()

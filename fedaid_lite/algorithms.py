@@ -23,7 +23,7 @@ id 0, on all training pairs. A Flower app maps one stage to one train round-trip
 down with `{"server-round": r, "stage": stage.index}`, the client rebuilding the stage as
 `algo.stages(r)[index]`; `ClientUpdate.state`, `num_examples`, `loss` up) and the scoring to one
 evaluate round-trip (payload down, the score up); `client_state` lives in the ClientApp's
-`context.state`. `runtime` is a `ClientRuntime`: the model a client trains in place, reused across
+`context.state`. `runtime` is a `protocol.ClientRuntime`: the model a client trains in place, reused across
 calls, plus frozen eval-mode copies (anchor, MOON's models).
 """
 
@@ -33,20 +33,16 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from .config import Experiment
 from .data.tensors import Batch, PairedTensors
-from .losses import clip_loss
+from .losses import clip_loss, model_contrastive
 from .model import DualEncoder
-from .protocol import (ClientRuntime, ClientUpdate, Memory, Stage, StateDict, StopRequested, all_finite, batch_seed,
-                       clone_state, weighted_average)
+from .protocol import ClientRuntime, ClientUpdate, Memory, Stage, StateDict, clone_state, weighted_average
 from .train import Objective, clip_objective, train_local
 
-__all__ = ["Algorithm", "Centralized", "LocalOnly", "FedAvg", "FedProx", "MOON", "make_algorithm",
-           "model_contrastive", "ClientRuntime", "ClientUpdate", "Memory", "Stage", "StateDict", "StopRequested",
-           "all_finite", "batch_seed", "clone_state", "weighted_average"]
+__all__ = ["Algorithm", "Centralized", "LocalOnly", "FedAvg", "FedProx", "MOON"]
 
 
 class Algorithm:
@@ -242,23 +238,9 @@ class MOON(Algorithm):
         return objective
 
 
-def model_contrastive(z: Tensor, positive: Tensor, negative: Tensor, temperature: float) -> Tensor:
-    """MOON's term for (B, D) unit embeddings: cross-entropy picking `positive` over `negative`."""
-    logits = torch.stack([(z * positive).sum(-1), (z * negative).sum(-1)], dim=1) / temperature  # (B, 2)
-    return F.cross_entropy(logits, torch.zeros(len(z), dtype=torch.long, device=z.device))
-
-
 def _normalise(values: Sequence[float]) -> list[float]:
     total = float(sum(values))
     if total <= 0:
         raise ValueError(f"client sizes must be positive, got {list(values)}")
     return [float(v) / total for v in values]
 
-
-def make_algorithm(cfg: Experiment, num_clients: int) -> Algorithm:
-    """The `Algorithm` named by `cfg.fed.algorithm`."""
-    from .fedaid import FedAID
-
-    classes = {"centralized": Centralized, "local": LocalOnly, "fedavg": FedAvg, "fedprox": FedProx,
-               "moon": MOON, "fedaid": FedAID}
-    return classes[cfg.fed.algorithm](cfg, num_clients)

@@ -23,10 +23,6 @@ from .names import ALGORITHMS
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data_samples"
 
 
-class UsageError(ValueError):
-    """A user mistake the CLI reports in one line."""
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fedaid-lite` console script."""
     parser = _parser()

@@ -13,14 +13,14 @@ the gallery up to the global set's size. Then `worst_site_i2t_r5` has the chance
 
 With a `reference` (the ideal, centralized model's embeddings of the same samples):
 dist_to_ref = mean_i ||z_v,i - z̄_v,i||² + mean_i ||z_t,i - z̄_t,i||² (FedAID's binding term, on held-out
-data), and cka_to_ref = linear CKA between [image rows; text rows] of the two models.
+data), and cka_to_ref = linear CKA per modality, averaged over image and text.
 Zero-shot prompts are embedded as they are (bare phrases): report-style templates did not help (measured).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -56,6 +56,22 @@ class EvalSet:
     prompt_index: dict[str, dict[str, np.ndarray]]  # finding -> kind -> rows of prompt_ids
     findings: tuple[str, ...] = FINDINGS  # label columns
     seed: int = 0
+
+
+@dataclass(frozen=True)
+class PairEmbeddings:
+    """One test set embedded by one model: (N, D) image and text rows, row i of each a true pair."""
+
+    image: np.ndarray
+    text: np.ndarray
+
+
+@dataclass(frozen=True)
+class EvalEmbeddings:
+    """An `EvalSet` embedded by one model (the ideal's is what `evaluate(reference=)` compares against)."""
+
+    global_test: PairEmbeddings
+    site_tests: tuple[PairEmbeddings, ...]
 
 
 def prepare_eval(hospitals: Hospitals, model_cfg: ModelConfig, *, split: str = "test", seed: int = 0,
@@ -99,12 +115,11 @@ def prepare_eval(hospitals: Hospitals, model_cfg: ModelConfig, *, split: str = "
         prompt_ids=prompt_ids, prompt_mask=prompt_mask, prompt_index=index, seed=seed)
 
 
-def reference_embeddings(model: DualEncoder, evalset: EvalSet, device: torch.device) -> dict[str, Any]:
-    """{"global": {"image", "text"}, "sites": [{"image", "text"}, ...]}: what `evaluate(reference=)` takes."""
-    def pair(data: PairedTensors) -> dict[str, np.ndarray]:
-        image_emb, text_emb = embed(model, data, device)
-        return {"image": image_emb, "text": text_emb}
-    return {"global": pair(evalset.global_test), "sites": [pair(t) for t in evalset.site_tests]}
+def reference_embeddings(model: DualEncoder, evalset: EvalSet, device: torch.device) -> EvalEmbeddings:
+    """`evalset`'s global and per-site test sets embedded by `model` (what `evaluate(reference=)` takes)."""
+    def pair(data: PairedTensors) -> PairEmbeddings:
+        return PairEmbeddings(*embed(model, data, device))
+    return EvalEmbeddings(pair(evalset.global_test), tuple(pair(t) for t in evalset.site_tests))
 
 
 def _retrieval(image_emb: np.ndarray, text_emb: np.ndarray, text_ids: np.ndarray, labels: np.ndarray,
@@ -117,15 +132,15 @@ def _retrieval(image_emb: np.ndarray, text_emb: np.ndarray, text_ids: np.ndarray
     return out
 
 
-def _site_retrieval(emb: Mapping[str, np.ndarray], data: PairedTensors, g_emb: Mapping[str, np.ndarray],
+def _site_retrieval(emb: PairEmbeddings, data: PairedTensors, g_emb: PairEmbeddings,
                     g_data: PairedTensors, rng: np.random.Generator) -> dict[str, float]:
     """A site's retrieval keys and their chance, its pairs searched in a gallery padded to the global set's size."""
     own = {bytes(x.numpy()) for x in data.images}
     # In the validation split (and data without global_test rows) the global set holds the site's own cases.
     others = np.array([i for i, x in enumerate(g_data.images) if bytes(x.numpy()) not in own], dtype=np.int64)
     fill = np.sort(rng.choice(others, min(len(others), max(len(g_data) - len(data), 0)), replace=False))
-    image_emb = np.concatenate([emb["image"], g_emb["image"][fill]])               # (P, D): the site's rows first
-    text_emb = np.concatenate([emb["text"], g_emb["text"][fill]])
+    image_emb = np.concatenate([emb.image, g_emb.image[fill]])               # (P, D): the site's rows first
+    text_emb = np.concatenate([emb.text, g_emb.text[fill]])
     labels = np.concatenate([data.labels.numpy(), g_data.labels.numpy()[fill]])   # (P, F)
     # text ids are numbered per set: renumber both sets' reports together, equal iff the tokens are equal
     seen: dict[tuple[int, ...], int] = {}
@@ -139,10 +154,28 @@ def _site_retrieval(emb: Mapping[str, np.ndarray], data: PairedTensors, g_emb: M
     return out
 
 
-def _set_metrics(emb: Mapping[str, np.ndarray], data: PairedTensors, prompt_emb: np.ndarray, evalset: EvalSet,
-                 probes: Mapping[str, list], ref: Mapping[str, np.ndarray] | None) -> dict[str, float]:
+def reference_distances(emb: PairEmbeddings, ref: PairEmbeddings) -> dict[str, float]:
+    """`dist_to_ref` and `cka_to_ref` of one test set's embeddings against the reference's."""
+    # FedAID's binding term on held-out data: squared distance to the ideal, image plus text.
+    # CKA per modality, averaged. One CKA over image and text rows stacked together is dominated by
+    # the direction separating the two modalities (the modality gap) and reads ~1.0 for any model.
+    return {"dist_to_ref": mean_sq_distance(emb.image, ref.image) + mean_sq_distance(emb.text, ref.text),
+            "cka_to_ref": 0.5 * (linear_cka(emb.image, ref.image) + linear_cka(emb.text, ref.text))}
+
+
+def worst_site(key: str, values: Sequence[float]) -> float:
+    """The worst finite per-site value of metric `key` (max if lower is better, else min); NaN if none."""
+    arr = np.array(values, dtype=np.float64)
+    finite = arr[np.isfinite(arr)]
+    if not len(finite):
+        return float("nan")
+    return float(finite.max() if key in LOWER_IS_BETTER else finite.min())
+
+
+def _set_metrics(emb: PairEmbeddings, data: PairedTensors, prompt_emb: np.ndarray, evalset: EvalSet,
+                 probes: Mapping[str, list], ref: PairEmbeddings | None) -> dict[str, float]:
     """Every per-set metric for one test set (global or one site)."""
-    image_emb, text_emb = emb["image"], emb["text"]
+    image_emb, text_emb = emb.image, emb.text
     labels = data.labels.numpy()
     out = _retrieval(image_emb, text_emb, data.text_ids.numpy(), labels)
     for key, (pos, neg) in {"zeroshot_auroc": ("positive", "negative"),
@@ -156,16 +189,12 @@ def _set_metrics(emb: Mapping[str, np.ndarray], data: PairedTensors, prompt_emb:
                uniform_img=uniformity(image_emb), uniform_txt=uniformity(text_emb),
                modality_gap=modality_gap(image_emb, text_emb))
     if ref is not None:
-        # FedAID's binding term on held-out data: squared distance to the ideal, image plus text.
-        out["dist_to_ref"] = mean_sq_distance(image_emb, ref["image"]) + mean_sq_distance(text_emb, ref["text"])
-        # CKA per modality, averaged. One CKA over image and text rows stacked together is dominated by
-        # the direction separating the two modalities (the modality gap) and reads ~1.0 for any model.
-        out["cka_to_ref"] = 0.5 * (linear_cka(image_emb, ref["image"]) + linear_cka(text_emb, ref["text"]))
+        out.update(reference_distances(emb, ref))
     return out
 
 
 def evaluate(model: DualEncoder, evalset: EvalSet, device: torch.device,
-             reference: Mapping[str, Any] | None = None) -> dict[str, float]:
+             reference: EvalEmbeddings | None = None) -> dict[str, float]:
     """The flat metrics dict: global keys, `worst_site_<key>`, site probe; `*_to_ref` when `reference` is given."""
     emb = reference_embeddings(model, evalset, device)
     prompt_emb = embed_texts(model, evalset.prompt_ids, evalset.prompt_mask, device)
@@ -176,33 +205,30 @@ def evaluate(model: DualEncoder, evalset: EvalSet, device: torch.device,
         return _summarise(emb, evalset, prompt_emb, probes, reference)
 
 
-def _summarise(emb: Mapping[str, Any], evalset: EvalSet, prompt_emb: np.ndarray, probes: Mapping[str, Any],
-               reference: Mapping[str, Any] | None) -> dict[str, float]:
-    out = _set_metrics(emb["global"], evalset.global_test, prompt_emb, evalset, probes,
-                       None if reference is None else reference["global"])
+def _summarise(emb: EvalEmbeddings, evalset: EvalSet, prompt_emb: np.ndarray, probes: Mapping[str, Any],
+               reference: EvalEmbeddings | None) -> dict[str, float]:
+    out = _set_metrics(emb.global_test, evalset.global_test, prompt_emb, evalset, probes,
+                       None if reference is None else reference.global_test)
     rng = np.random.default_rng(evalset.seed)
     per_site = [{**_set_metrics(e, data, prompt_emb, evalset, probes,
-                                None if reference is None else reference["sites"][k]),
-                 **_site_retrieval(e, data, emb["global"], evalset.global_test, rng)}
-                for k, (e, data) in enumerate(zip(emb["sites"], evalset.site_tests)) if len(data) > 0]
+                                None if reference is None else reference.site_tests[k]),
+                 **_site_retrieval(e, data, emb.global_test, evalset.global_test, rng)}
+                for k, (e, data) in enumerate(zip(emb.site_tests, evalset.site_tests)) if len(data) > 0]
     for key in list(out):
-        values = np.array([s[key] for s in per_site], dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        worst = (finite.max() if key in LOWER_IS_BETTER else finite.min()) if len(finite) else np.nan
-        out[f"worst_site_{key}"] = float(worst)
+        out[f"worst_site_{key}"] = worst_site(key, [s[key] for s in per_site])
     for key in ("sem_p5", "i2t_r5"):   # the chance of the site that is worst on the key (first one if tied)
         values = [s[key] if np.isfinite(s[key]) else np.inf for s in per_site]
         out[f"worst_site_{key}_chance"] = per_site[int(np.argmin(values))][f"{key}_chance"] if per_site else np.nan
     # Shortcut vs alignment, on the global set (every site in one gallery): how many of an image's top-5
     # reports come from its own hospital, and R@5 when the gallery is only its own hospital's reports.
-    g, gdata = emb["global"], evalset.global_test
+    g, gdata = emb.global_test, evalset.global_test
     g_sites = gdata.sites.numpy()
     out["sem_p5_chance"] = semantic_chance(gdata.labels.numpy())
     out["i2t_r5_chance"] = min(5, len(gdata)) / max(len(gdata), 1)
-    out["same_site_top5"] = same_site_share(g["image"], g["text"], g_sites)
+    out["same_site_top5"] = same_site_share(g.image, g.text, g_sites)
     out["same_site_top5_chance"] = same_site_chance(g_sites)
-    out["within_site_i2t_r5"] = within_site_recall(g["image"], g["text"], gdata.text_ids.numpy(), g_sites)
-    site_img = np.concatenate([e["image"] for e in emb["sites"]])
+    out["within_site_i2t_r5"] = within_site_recall(g.image, g.text, gdata.text_ids.numpy(), g_sites)
+    site_img = np.concatenate([e.image for e in emb.site_tests])
     sites = torch.cat([t.sites for t in evalset.site_tests]).numpy()
     out["site_probe_acc"] = site_probe_accuracy(site_img, sites, seed=evalset.seed)
     out["site_probe_chance"] = chance_accuracy(sites)

@@ -8,9 +8,12 @@ other algorithm's `dist_to_ref` / `cka_to_ref` is measured against.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -18,8 +21,12 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .config import Experiment
-from .history import History, jsonable
+from .data import load_hospitals
+from .evaluate import prepare_eval, reference_embeddings
+from .federated import run_federated
+from .history import History, atomic_write_text, jsonable
 from .names import VARIANTS, run_name, skew_name
+from .train import resolve_device
 
 DEFAULT_ALGORITHMS = ("centralized", "fedavg", "fedaid")
 HEADLINE_ALGORITHMS = tuple(VARIANTS)
@@ -85,9 +92,6 @@ def run_compare(base: Experiment, out_dir: str | Path, algorithms: Sequence[str]
         for skew, seed in settings:
             collect((skew, seed), _run_setting(base, skew, seed, order, out, progress, on_run))
     else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_run_setting, base, skew, seed, order, out, False, None): (skew, seed)
                        for skew, seed in settings}
@@ -106,12 +110,6 @@ def _run_setting(base: Experiment, skew: float, seed: int, order: Sequence[str],
                  on_run: Callable[[str, dict[str, Any]], None] | None
                  ) -> list[tuple[str, dict[str, Any], History]]:
     """All algorithms for one (label skew, seed): centralized first, its embeddings the reference."""
-    from .data import load_hospitals
-    from .evaluate import prepare_eval, reference_embeddings
-    from .federated import run_federated
-    from .model import load_model
-    from .train import resolve_device
-
     device = resolve_device(base.train.device)
     setting = base if base.data.manifest else base.override({"data.label_skew": skew})
     hospitals = load_hospitals(setting.data)
@@ -126,11 +124,12 @@ def _run_setting(base: Experiment, skew: float, seed: int, order: Sequence[str],
         history = run_federated(cfg, checkpoint_dir=run_dir, hospitals=hospitals, evalset=evalset,
                                 reference=reference, device=device, progress=progress)
         if name == "centralized":
-            reference = reference_embeddings(load_model(run_dir / "model"), evalset, device)
+            reference = reference_embeddings(history.model, evalset, device)   # the model just trained
         row = {"algorithm": name, "label_skew": skew_name(skew), "seed": seed, "eval_split": setting.fed.eval_split,
                "rounds": len(history.records), "seconds": round(time.perf_counter() - started, 1),
                **history.final_metrics()}
-        runs.append((folder, row, history))
+        # a plain History: the models stay here (they are on disk), not in results or across processes
+        runs.append((folder, row, History(history.config, history.site_names, history.records)))
         if on_run is not None:
             on_run(folder, row)
     return runs
@@ -181,14 +180,12 @@ def _write_tables(out: Path, result: CompareResult) -> None:
     keys: list[str] = []
     for row in rows:
         keys += [k for k in row if k not in keys]
-    tmp = out / "results.csv.tmp"
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=keys)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(out / "results.csv")
-    (out / "results.json.tmp").write_text(json.dumps(jsonable(rows), indent=1, allow_nan=False))
-    (out / "results.json.tmp").replace(out / "results.json")
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=keys)
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(out / "results.csv", table.getvalue())
+    atomic_write_text(out / "results.json", json.dumps(jsonable(rows), indent=1, allow_nan=False))
     note = ("Metrics on the validation split (fed.eval_split=val), for tuning; not test results.\n\n"
             if any(r.get("eval_split") == "val" for r in rows) else "")
     (out / "summary.md").write_text(note + markdown_table(summarize(rows)) + "\n" + chance_line(rows) + "\n")

@@ -12,22 +12,12 @@ import torch
 from torch import Tensor
 
 from .algorithms import Algorithm
-from .protocol import ClientRuntime, ClientUpdate, Memory, Stage, StateDict, weighted_average
 from .data.tensors import Batch
 from .dro import exponentiated_gradient_step, project_chi2_ball
-from .losses import clip_loss
-from .model import ALIGNMENT, DualEncoder
+from .losses import bind_loss, clip_loss
+from .model import DualEncoder, is_alignment_key
+from .protocol import ClientRuntime, ClientUpdate, Memory, Stage, StateDict, weighted_average
 from .train import Objective
-
-
-def bind_loss(image_emb: Tensor, text_emb: Tensor, anchor_image: Tensor, anchor_text: Tensor) -> Tensor:
-    """ℓ_bind = mean_i (‖z_v,i − z̄_v,i‖² + ‖z_t,i − z̄_t,i‖²) for (B, D) embeddings; 0 when they match."""
-    return ((image_emb - anchor_image) ** 2).sum(-1).mean() + ((text_emb - anchor_text) ** 2).sum(-1).mean()
-
-
-def is_alignment_key(key: str) -> bool:
-    """True for state-dict entries of the alignment blocks, heads and logit scale (g, h); else encoders (f)."""
-    return key.split(".", 1)[0] in ALIGNMENT
 
 
 class FedAID(Algorithm):

@@ -4,9 +4,9 @@ A record is a dict with at least `round`, `client_losses` (site name -> loss of 
 model on that client's held-out share: FedAID's DRO signal), `dro_weights` (site name -> the server's
 client weight λ_k at the end of the round, i.e. after the DRO step; p_k = n_k/Σn for algorithms
 without DRO), `metrics` (flat name -> value; empty on rounds that were not evaluated) and `time`
-(seconds of training since the run first started, across resumes). The in-process engine adds
-`clients` (who took part), `train_losses` (mean local objective in the round's last stage) and
-`round_seconds`.
+(seconds of training since the run first started, across resumes), `clients` (who took part),
+`train_losses` (mean local objective in the round's last stage) and `round_seconds`; both engines
+build it in one place (`rounds.RoundCore`). Flower's records add `failed_clients` and `errors`.
 """
 
 from __future__ import annotations
@@ -125,6 +125,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)         # mkstemp makes 0600; outputs (report.html, models) must be readable when served
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

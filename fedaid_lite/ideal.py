@@ -14,19 +14,21 @@ cannot be written just means no caching.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
-import tempfile
 import threading
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
 from .config import Experiment, ModelConfig
-from .evaluate import EvalSet, reference_embeddings
-from .metrics import linear_cka, mean_sq_distance
+from .data.types import Hospitals
+from .evaluate import EvalEmbeddings, EvalSet, PairEmbeddings, reference_distances, reference_embeddings, worst_site
+from .federated import run_federated
+from .history import atomic_write_bytes
 from .pretrain import META_FILE, checkpoint_path
 
 CACHE_FORMAT = 1
@@ -72,7 +74,7 @@ class ReferenceCache:
     def __init__(self, root: str | Path | None) -> None:
         self.root = None if root is None else Path(root)
 
-    def load(self, key: str, evalset: EvalSet) -> dict[str, Any] | None:
+    def load(self, key: str, evalset: EvalSet) -> EvalEmbeddings | None:
         """The cached reference for `key`, or None (absent, unreadable, or not shaped like `evalset`)."""
         if self.root is None:
             return None
@@ -86,22 +88,19 @@ class ReferenceCache:
         if any(f"{n}_{m}" not in arrays or len(arrays[f"{n}_{m}"]) != len(s)
                for n, s in zip(names, sets) for m in ("image", "text")):
             return None
-        pair = {n: {"image": arrays[f"{n}_image"], "text": arrays[f"{n}_text"]} for n in names}
-        return {"global": pair["global"], "sites": [pair[n] for n in names[1:]]}
+        pair = {n: PairEmbeddings(arrays[f"{n}_image"], arrays[f"{n}_text"]) for n in names}
+        return EvalEmbeddings(pair["global"], tuple(pair[n] for n in names[1:]))
 
-    def save(self, key: str, reference: Mapping[str, Any]) -> bool:
+    def save(self, key: str, reference: EvalEmbeddings) -> bool:
         """Write `reference` under `key` (atomically); False if the folder cannot be written."""
         if self.root is None:
             return False
-        arrays = {f"global_{m}": reference["global"][m] for m in ("image", "text")}
-        for k, site in enumerate(reference["sites"]):
-            arrays.update({f"site{k}_{m}": site[m] for m in ("image", "text")})
+        sets = {"global": reference.global_test, **{f"site{k}": e for k, e in enumerate(reference.site_tests)}}
+        arrays = {f"{n}_{m}": getattr(e, m) for n, e in sets.items() for m in ("image", "text")}
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
         try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, self.root / f"{key}.npz")
+            atomic_write_bytes(self.root / f"{key}.npz", buffer.getvalue())
             old = sorted(self.root.glob("*.npz"), key=lambda p: p.stat().st_mtime)[:-MAX_ENTRIES]
             for path in old:
                 path.unlink(missing_ok=True)
@@ -110,33 +109,26 @@ class ReferenceCache:
         return True
 
 
-def train_reference(cfg: Experiment, hospitals: Any, evalset: EvalSet, device: torch.device, workdir: str | Path, *,
-                    stop: threading.Event | None = None,
-                    on_round: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any] | None:
-    """Train the ideal for `cfg` (see `ideal_config`) and embed `evalset` with it; None if `stop` ended it early."""
-    from .federated import run_federated
-    from .model import load_model
+def train_reference(cfg: Experiment, hospitals: Hospitals, evalset: EvalSet, device: torch.device,
+                    workdir: str | Path, *, stop: threading.Event | None = None,
+                    on_round: Callable[[dict[str, Any]], None] | None = None) -> EvalEmbeddings | None:
+    """Train the ideal for `cfg` (see `ideal_config`) and embed `evalset` with it; None if `stop` ended it early.
 
+    `on_round(record)` is a progress callback (the ideal's weights are not shown while it trains).
+    """
     ideal_cfg = ideal_config(cfg)
-    history = run_federated(ideal_cfg, on_round=on_round, stop=stop, checkpoint_dir=workdir, hospitals=hospitals,
-                            evalset=evalset, device=device)
-    if history.last_round < ideal_cfg.fed.rounds:
+    run = run_federated(ideal_cfg, on_round=None if on_round is None else lambda record, _trained: on_round(record),
+                        stop=stop, checkpoint_dir=workdir, hospitals=hospitals, evalset=evalset, device=device)
+    if run.last_round < ideal_cfg.fed.rounds:
         return None
-    return reference_embeddings(load_model(Path(workdir) / "model"), evalset, device)
+    return reference_embeddings(run.model, evalset, device)     # the model just trained, not reloaded
 
 
-def reference_metrics(emb: Mapping[str, Any], evalset: EvalSet, reference: Mapping[str, Any]) -> dict[str, float]:
+def reference_metrics(emb: EvalEmbeddings, evalset: EvalSet, reference: EvalEmbeddings) -> dict[str, float]:
     """The `*_to_ref` keys `evaluate(reference=...)` adds, from embeddings already made (`reference_embeddings`)."""
-    def pair(e: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray]) -> dict[str, float]:
-        # the same formulas as evaluate.py: squared distance image + text, CKA averaged over the modalities
-        return {"dist_to_ref": mean_sq_distance(e["image"], ref["image"]) + mean_sq_distance(e["text"], ref["text"]),
-                "cka_to_ref": 0.5 * (linear_cka(e["image"], ref["image"]) + linear_cka(e["text"], ref["text"]))}
-
-    out = pair(emb["global"], reference["global"])
-    per_site = [pair(e, reference["sites"][k]) for k, (e, data) in enumerate(zip(emb["sites"], evalset.site_tests))
-                if len(data) > 0]
-    for key, worst in (("dist_to_ref", np.max), ("cka_to_ref", np.min)):   # distance: lower is better
-        values = np.array([s[key] for s in per_site], dtype=np.float64)
-        finite = values[np.isfinite(values)]
-        out[f"worst_site_{key}"] = float(worst(finite)) if len(finite) else float("nan")
+    out = reference_distances(emb.global_test, reference.global_test)
+    per_site = [reference_distances(e, reference.site_tests[k])
+                for k, (e, data) in enumerate(zip(emb.site_tests, evalset.site_tests)) if len(data) > 0]
+    for key in ("dist_to_ref", "cka_to_ref"):
+        out[f"worst_site_{key}"] = worst_site(key, [s[key] for s in per_site])
     return {k: float(v) for k, v in out.items()}

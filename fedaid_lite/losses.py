@@ -27,3 +27,16 @@ def clip_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, scale: torch.Tens
         logits_per_image = logits_per_image.masked_fill(same, float("-inf"))
     labels = torch.arange(len(image_emb), device=image_emb.device)
     return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_image.T, labels)) / 2
+
+
+def bind_loss(image_emb: torch.Tensor, text_emb: torch.Tensor, anchor_image: torch.Tensor,
+              anchor_text: torch.Tensor) -> torch.Tensor:
+    """FedAID's ℓ_bind = mean_i (‖z_v,i − z̄_v,i‖² + ‖z_t,i − z̄_t,i‖²) for (B, D) embeddings; 0 when they match."""
+    return ((image_emb - anchor_image) ** 2).sum(-1).mean() + ((text_emb - anchor_text) ** 2).sum(-1).mean()
+
+
+def model_contrastive(z: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor,
+                      temperature: float) -> torch.Tensor:
+    """MOON's term for (B, D) unit embeddings: cross-entropy picking `positive` over `negative`."""
+    logits = torch.stack([(z * positive).sum(-1), (z * negative).sum(-1)], dim=1) / temperature  # (B, 2)
+    return F.cross_entropy(logits, torch.zeros(len(z), dtype=torch.long, device=z.device))

@@ -31,6 +31,11 @@ WEIGHTS_FILE, CONFIG_FILE = "model.safetensors", "config.json"
 MLP_RATIO = 2  # feed-forward width / hidden_size in every transformer layer (BERT uses 4; 2 halves the CPU cost)
 
 
+def is_alignment_key(key: str) -> bool:
+    """True for parameter/state-dict names of the alignment blocks, heads and logit scale (g, h); else encoders (f)."""
+    return key.split(".", 1)[0] in ALIGNMENT
+
+
 class ModelFileError(ValueError):
     """A saved model folder is missing, malformed, tampered with or truncated."""
 
@@ -172,8 +177,7 @@ class DualEncoder(nn.Module):
         """{"encoders": [names], "alignment": [names]}: every parameter name in exactly one group."""
         groups: dict[str, list[str]] = {"encoders": [], "alignment": []}
         for name, _ in self.named_parameters():
-            top = name.split(".", 1)[0]
-            groups["encoders" if top in ENCODERS else "alignment"].append(name)
+            groups["alignment" if is_alignment_key(name) else "encoders"].append(name)
         return groups
 
     @property

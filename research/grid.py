@@ -25,7 +25,6 @@ def run_seed(args):
     from fedaid_lite.data import load_hospitals
     from fedaid_lite.evaluate import prepare_eval, reference_embeddings
     from fedaid_lite.federated import run_federated
-    from fedaid_lite.model import load_model
     from fedaid_lite.train import configure_threads
     import torch
 
@@ -48,7 +47,7 @@ def run_seed(args):
             hist = run_federated(cfg, hospitals=h, evalset=ev, reference=ref, device=torch.device("cpu"),
                                  checkpoint_dir=tmp)
             if cfg.fed.algorithm == "centralized" and key not in reference:
-                reference[key] = reference_embeddings(load_model(Path(tmp) / "model"), ev, torch.device("cpu"))
+                reference[key] = reference_embeddings(hist.model, ev, torch.device("cpu"))   # just trained
         m = hist.final_metrics()
         rows.append({"variant": name, "seed": seed, "data_seed": cfg.data.seed, "seconds": round(time.perf_counter() - t, 1),
                      **{k: m[k] for k in sorted(m)}})

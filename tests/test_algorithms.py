@@ -3,18 +3,23 @@
 import pytest
 import torch
 
-from fedaid_lite.algorithms import (ClientRuntime, ClientUpdate, batch_seed, clone_state, make_algorithm,
-                                    weighted_average)
 from fedaid_lite.config import Experiment
 from fedaid_lite.dro import in_ball
-from fedaid_lite.fedaid import is_alignment_key
 from fedaid_lite.federated import _train_round, build_federation
-from fedaid_lite.model import build_model
-from tests.fixtures_model import fake_hospitals
+from fedaid_lite.model import build_model, is_alignment_key
+from fedaid_lite.protocol import ClientRuntime, ClientUpdate, batch_seed, clone_state, weighted_average
+from fedaid_lite.registry import make_algorithm
+from fedaid_lite.rounds import RoundState
 
 torch.set_num_threads(1)
-HOSPITALS = fake_hospitals(num_sites=3, n_train=40)
+HOSPITALS = None   # the conftest's 3-site fake federation, set once for this module by `_hospitals`
 BASE = Experiment.tiny().override({"train.local_steps": 3, "fed.stage1_steps": 1})
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _hospitals(fake_hospitals_3x40):
+    global HOSPITALS
+    HOSPITALS = fake_hospitals_3x40
 
 
 def _setup(cfg):
@@ -32,7 +37,8 @@ def _rounds(cfg, rounds=2):
     algo, fed, runtime, state, memory = _setup(cfg)
     clients = {}
     for r in range(1, rounds + 1):
-        state, memory, clients, _ = _train_round(algo, runtime, fed, r, [0, 1, 2], state, memory, clients)
+        new, _ = _train_round(algo, runtime, fed, r, [0, 1, 2], RoundState(state, memory, clients))
+        state, memory, clients = new.global_state, new.memory, dict(new.client_states)
         payload = algo.broadcast(state, memory)
         scores = {k: algo.client_score(runtime, payload, fed.holdout[k], clients.get(k)) for k in range(3)}
         memory = algo.end_round(r, state, scores, memory)

@@ -11,7 +11,6 @@ from fedaid_lite.evaluate import LOWER_IS_BETTER, evaluate, prepare_eval, refere
 from fedaid_lite.metrics import alignment, instance_retrieval
 from fedaid_lite.model import build_model
 from fedaid_lite.train import embed, train_local
-from fixtures_model import fake_hospitals, fake_prompts
 
 CFG = Experiment.tiny()
 CPU = torch.device("cpu")
@@ -21,10 +20,10 @@ REQUIRED = ("i2t_r1 i2t_r5 i2t_r10 t2i_r1 t2i_r5 t2i_r10 sem_i2t_p5 sem_t2i_p5 z
 
 
 @pytest.fixture(scope="module")
-def setup():
+def setup(fake_hospitals, fake_prompts):
     torch.set_num_threads(1)
     h = fake_hospitals()
-    evalset = prepare_eval(h, CFG.model, prompts=fake_prompts())
+    evalset = prepare_eval(h, CFG.model, prompts=fake_prompts)
     model = build_model(CFG.model, len(h.tokenizer), seed=0, image_size=32)
     return h, evalset, model
 
@@ -111,13 +110,13 @@ def test_centralized_tiny_run_beats_chance_and_pretrained_towers_beat_scratch():
     assert after["sem_p5"] > scratch["sem_p5"] and after["linprobe_auroc_100"] > scratch["linprobe_auroc_100"]
 
 
-def test_validation_split_never_touches_test_cases():
+def test_validation_split_never_touches_test_cases(fake_hospitals, fake_prompts):
     # Tuning on fed.eval_split=val must not see a single test case (else the headline leaks).
     h = fake_hospitals()
-    val = prepare_eval(h, CFG.model, split="val", prompts=fake_prompts())
+    val = prepare_eval(h, CFG.model, split="val", prompts=fake_prompts)
     assert len(val.global_test) == len(h.pooled("val"))
     assert [len(t) for t in val.site_tests] == [len(v) for v in h.val]
-    test_ids = {bytes(x) for x in prepare_eval(h, CFG.model, prompts=fake_prompts()).global_test.images.numpy()}
+    test_ids = {bytes(x) for x in prepare_eval(h, CFG.model, prompts=fake_prompts).global_test.images.numpy()}
     assert not test_ids & {bytes(x) for x in val.global_test.images.numpy()}
     with pytest.raises(ValueError, match="'test' or 'val'"):
         prepare_eval(h, CFG.model, split="train")

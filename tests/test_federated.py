@@ -9,17 +9,21 @@ import torch
 import fedaid_lite.train as train_mod
 from fedaid_lite.checkpoint import CheckpointError, load_checkpoint
 from fedaid_lite.config import Experiment
-from fedaid_lite.evaluate import prepare_eval
-from fedaid_lite.federated import TrainingDiverged, run_federated, sample_clients, split_holdout
+from fedaid_lite.federated import run_federated, split_holdout
 from fedaid_lite.history import History
 from fedaid_lite.model import load_model
-from tests.fixtures_model import fake_hospitals, fake_prompts
+from fedaid_lite.rounds import TrainedState, TrainingDiverged, sample_clients
 
 torch.set_num_threads(1)
-HOSPITALS = fake_hospitals(num_sites=3, n_train=40)
-EVALSET = prepare_eval(HOSPITALS, Experiment.tiny().model, prompts=fake_prompts())
+HOSPITALS = EVALSET = None   # the conftest's 3-site fake federation and its eval set, set once by `_data`
 BASE = Experiment.tiny().override({"fed.rounds": 3, "train.local_steps": 3, "fed.stage1_steps": 1,
                                    "train.device": "cpu", "fed.algorithm": "fedaid"})
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _data(fake_hospitals_3x40, fake_evalset):
+    global HOSPITALS, EVALSET
+    HOSPITALS, EVALSET = fake_hospitals_3x40, fake_evalset
 
 
 def _run(cfg, **kw):
@@ -34,7 +38,7 @@ def _numbers(history: History):
 def test_records_and_files(tmp_path):
     """Each round records losses, DRO weights, metrics and time, and the model is saved; otherwise curves and reports break."""
     seen = []
-    h = _run(BASE, on_round=seen.append, checkpoint_dir=tmp_path)
+    h = _run(BASE, on_round=lambda record, trained: seen.append((record, trained)), checkpoint_dir=tmp_path)
     assert [r["round"] for r in h.records] == [1, 2, 3] and len(seen) == 3
     rec = h.records[-1]
     assert set(rec["client_losses"]) == set(HOSPITALS.site_names) and rec["metrics"]
@@ -52,12 +56,29 @@ def test_progress_bar_stays_with_the_last_score(capsys):
     assert "1/1" in last and f"semantic P@5 {h.records[-1]['metrics']['sem_p5']:.3f}" in last
 
 
+def test_on_round_and_the_result_hold_the_trained_state(tmp_path):
+    """`on_round` gets each round's state and the run returns the final model, equal to what is on disk;
+    otherwise callers (dashboard, ideal, compare) must reload from disk what was just trained."""
+    states = []
+    run = _run(BASE, on_round=lambda record, trained: states.append(trained), checkpoint_dir=tmp_path)
+    assert all(isinstance(t, TrainedState) for t in states) and [t.server_round for t in states] == [1, 2, 3]
+    final = load_checkpoint(tmp_path)
+    for key, value in final.global_state.items():
+        assert torch.equal(states[-1].global_state[key], value), key
+        assert torch.equal(run.trained.global_state[key], value), key
+    saved = load_model(tmp_path / "model").state_dict()
+    assert all(torch.equal(run.model.state_dict()[k], v) for k, v in saved.items())
+    assert states[0].state.memory["dro_weights"] != states[-1].state.memory["dro_weights"]
+
+
 def test_resume_after_round_2_equals_uninterrupted(tmp_path):
     """Stopping after round 2 and resuming gives exactly the uninterrupted numbers and weights; otherwise resume is lossy."""
     full = _run(BASE, checkpoint_dir=tmp_path / "full")
     _run(BASE.override({"fed.rounds": 2}), checkpoint_dir=tmp_path / "part")
     resumed = _run(BASE, checkpoint_dir=tmp_path / "part")
     assert _numbers(resumed) == _numbers(full)
+    times = [r["time"] for r in resumed.records]
+    assert times == sorted(times), "a resumed run's clock continues from its last record"
     a, b = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "part")
     assert a.memory["dro_weights"] == b.memory["dro_weights"] != a.memory["p"]
     for k in a.global_state:
@@ -76,7 +97,7 @@ def test_stop_event_ends_the_run_cleanly(tmp_path):
     """Setting stop mid-round returns the completed rounds only; otherwise the dashboard's Stop would hang or corrupt."""
     stop = threading.Event()
     h = _run(BASE.override({"fed.rounds": 5}), stop=stop, checkpoint_dir=tmp_path,
-             on_round=lambda rec: stop.set() if rec["round"] == 1 else None)
+             on_round=lambda rec, _trained: stop.set() if rec["round"] == 1 else None)
     assert h.last_round == 1 and load_checkpoint(tmp_path).server_round == 1
     stop.set()
     assert _run(BASE, stop=stop).records == []

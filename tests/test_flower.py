@@ -22,6 +22,7 @@ import torch
 pytest.importorskip("flwr")
 pytestmark = pytest.mark.flower
 
+from fedaid_lite.checkpoint import load_checkpoint  # noqa: E402
 from fedaid_lite.config import Experiment  # noqa: E402
 from fedaid_lite.flower.deployment import LocalDeployment  # noqa: E402
 from fedaid_lite.flower.settings import APP_DEFAULTS, offline_env, split_run_config, to_run_config  # noqa: E402
@@ -103,7 +104,7 @@ def test_subprocess_environment_is_offline(tmp_path):
 
 @pytest.mark.parametrize("algorithm", ["fedavg", "fedaid"])
 def test_simulation_matches_in_process_engine(manifest, tmp_path, algorithm):
-    """Same config and seed on both engines -> the same final model and History numbers.
+    """Same config and seed on both engines -> the same final model, checkpoint and History records.
 
     Expected bit-identical: clients are addressed by partition id (not Flower's random node ids),
     sampled with the same seeded `sample_clients`, trained with the same `batch_seed`, aggregated in
@@ -119,16 +120,34 @@ def test_simulation_matches_in_process_engine(manifest, tmp_path, algorithm):
     local = run_federated(cfg, checkpoint_dir=tmp_path / "inprocess")
     assert len(flower.records) == len(local.records) == cfg.fed.rounds
     for a, b in zip(flower.records, local.records):
-        assert a["clients"] == b["clients"]
-        for key in ("client_losses", "dro_weights", "train_losses"):
-            assert a[key].keys() == b[key].keys()
-            for site in a[key]:
-                assert a[key][site] == pytest.approx(b[key][site], abs=1e-6), (key, site)
-        assert a["metrics"] == pytest.approx(b["metrics"], abs=1e-6)
-        assert a["failed_clients"] == []
+        # One record builder (rounds.RoundCore): the same keys, plus Flower's failure report.
+        assert a["failed_clients"] == [] and a["errors"] == {}
+        assert set(a) - {"failed_clients", "errors"} == set(b)
+        for key in sorted(set(b) - {"time", "round_seconds"}):   # every number, metrics included
+            assert_close(a[key], b[key], key)
+        assert a["time"] >= a["round_seconds"] > 0
     sa, sb = final_state(tmp_path / "flower"), final_state(tmp_path / "inprocess")
     assert max(float((sa[k] - sb[k]).abs().max()) for k in sa) <= 1e-6
     assert History.load(tmp_path / "flower" / "history.json").records == flower.records
+    ca, cb = load_checkpoint(tmp_path / "flower"), load_checkpoint(tmp_path / "inprocess")   # same checkpoint too
+    assert ca.server_round == cb.server_round == cfg.fed.rounds
+    assert_close(ca.memory.get("dro_weights"), cb.memory.get("dro_weights"), "dro_weights")
+
+
+def assert_close(a, b, where: str) -> None:
+    """`a` equals `b`: the same structure and strings, numbers within 1e-6 (see the test above for why)."""
+    if isinstance(b, dict):
+        assert isinstance(a, dict) and a.keys() == b.keys(), where
+        for k in b:
+            assert_close(a[k], b[k], f"{where}.{k}")
+    elif isinstance(b, list):
+        assert isinstance(a, list) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_close(x, y, f"{where}[{i}]")
+    elif isinstance(b, float):
+        assert a == pytest.approx(b, abs=1e-6), where
+    else:
+        assert a == b, where
 
 
 # --- deployment engine on localhost -----------------------------------------------------------------

@@ -27,6 +27,7 @@ def test_save_load_roundtrip(tmp_path):
     assert back.records == h.records and back.config == h.config and back.site_names == ["a", "b"]
     assert back.records[0]["metrics"]["auroc"] is None
     assert not list(tmp_path.glob(".*.tmp")), "atomic write left a temp file"
+    assert path.stat().st_mode & 0o777 == 0o644, "outputs must be readable by others (a served report.html)"
 
 
 def test_to_frame_has_one_row_per_round():

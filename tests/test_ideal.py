@@ -7,20 +7,19 @@ import pytest
 import torch
 
 from fedaid_lite.config import Experiment
-from fedaid_lite.evaluate import evaluate, prepare_eval, reference_embeddings
-from fedaid_lite.ideal import ReferenceCache, ideal_config, reference_key, reference_metrics
-from fedaid_lite.model import build_model
-from fixtures_model import fake_hospitals, fake_prompts
+from fedaid_lite.evaluate import EvalEmbeddings, PairEmbeddings, evaluate, prepare_eval, reference_embeddings
+from fedaid_lite.ideal import ReferenceCache, ideal_config, reference_key, reference_metrics, train_reference
+from fedaid_lite.model import build_model, load_model
 
 CFG = Experiment.tiny()
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def setup():
+def setup(fake_hospitals, fake_prompts):
     torch.set_num_threads(1)
     h = fake_hospitals()
-    evalset = prepare_eval(h, CFG.model, prompts=fake_prompts())
+    evalset = prepare_eval(h, CFG.model, prompts=fake_prompts)
     ideal = build_model(CFG.model, len(h.tokenizer), seed=1, image_size=32)
     model = build_model(CFG.model, len(h.tokenizer), seed=0, image_size=32)
     return evalset, reference_embeddings(ideal, evalset, CPU), model
@@ -55,9 +54,10 @@ def test_disk_cache_round_trip_and_misses(setup, tmp_path):
     assert cache.load("k", evalset) is None
     assert cache.save("k", reference)
     back = cache.load("k", evalset)
-    assert np.array_equal(back["global"]["image"], reference["global"]["image"])
-    assert all(np.array_equal(b["text"], r["text"]) for b, r in zip(back["sites"], reference["sites"]))
-    short = {"global": {m: v[:-1] for m, v in reference["global"].items()}, "sites": reference["sites"]}
+    assert isinstance(back, EvalEmbeddings) and np.array_equal(back.global_test.image, reference.global_test.image)
+    assert all(np.array_equal(b.text, r.text) for b, r in zip(back.site_tests, reference.site_tests))
+    g = reference.global_test
+    short = EvalEmbeddings(PairEmbeddings(g.image[:-1], g.text[:-1]), reference.site_tests)
     cache.save("short", short)
     assert cache.load("short", evalset) is None                 # not the rows of this evaluation set
     (tmp_path / "ideal" / "bad.npz").write_bytes(b"not a zip")
@@ -82,3 +82,22 @@ def test_file_in_the_way_of_the_cache_is_not_an_error(setup, tmp_path):
     (tmp_path / "ideal").write_text("a file, not a folder")
     cache = ReferenceCache(tmp_path / "ideal")
     assert not cache.save("k", reference) and cache.load("k", evalset) is None
+
+
+def test_cache_files_are_readable_by_others(setup, tmp_path):
+    # If this fails, outputs are written 0600 (mkstemp's mode): a served report or a shared cache is unreadable.
+    _, reference, _ = setup
+    assert ReferenceCache(tmp_path / "ideal").save("k", reference)
+    assert (tmp_path / "ideal" / "k.npz").stat().st_mode & 0o777 == 0o644
+
+
+def test_train_reference_embeds_the_model_it_just_trained(fake_hospitals_3x40, fake_evalset, tmp_path):
+    # If this fails, the reference comes from another model than the one trained (e.g. a stale model/ on disk).
+    cfg = Experiment.tiny().override({"fed.rounds": 1, "train.local_steps": 2, "fed.stage1_steps": 1,
+                                      "train.device": "cpu"})
+    seen = []
+    ref = train_reference(cfg, fake_hospitals_3x40, fake_evalset, CPU, tmp_path / "ideal", on_round=seen.append)
+    assert [r["round"] for r in seen] == [1]
+    saved = reference_embeddings(load_model(tmp_path / "ideal" / "model"), fake_evalset, CPU)
+    assert np.allclose(ref.global_test.image, saved.global_test.image, atol=1e-6)
+    assert len(ref.site_tests) == len(fake_evalset.site_tests)

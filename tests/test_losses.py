@@ -1,12 +1,13 @@
-"""clip_loss: hand-computed values, symmetry, duplicate masking, purity."""
+"""clip_loss, FedAID's bind_loss and MOON's model_contrastive: hand-computed values, symmetry, masking, purity."""
 
 import math
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn.functional as F
 
-from fedaid_lite.losses import clip_loss
+from fedaid_lite.losses import bind_loss, clip_loss, model_contrastive
 
 
 def test_two_pair_value_matches_hand_computation():
@@ -65,3 +66,19 @@ def test_losses_module_is_pure():
     # losses.py must import nothing from the package (open_clip's loss.py is our model).
     src = (Path(__file__).parents[1] / "fedaid_lite" / "losses.py").read_text()
     assert "fedaid_lite" not in src and "from ." not in src
+
+
+def test_bind_loss_is_the_mean_squared_distance_of_both_modalities():
+    # If this fails, FedAID's binding term is not mean_i(|z_v - z̄_v|² + |z_t - z̄_t|²) (docs/fedaid.md).
+    img, txt = F.normalize(torch.randn(4, 3), dim=-1), F.normalize(torch.randn(4, 3), dim=-1)
+    assert float(bind_loss(img, txt, img, txt)) == 0.0
+    shifted = bind_loss(img, txt, img + 0.5, txt)
+    assert float(shifted) == pytest.approx(3 * 0.25)                 # 3 dims x 0.5², image side only
+
+
+def test_model_contrastive_picks_the_positive():
+    # If this fails, MOON's term pulls the local model toward its previous model instead of the global one.
+    z = F.normalize(torch.randn(5, 4), dim=-1)
+    near, far = model_contrastive(z, z, -z, 0.5), model_contrastive(z, -z, z, 0.5)
+    assert float(near) < math.log(2) < float(far)
+    assert float(model_contrastive(z, z, z, 0.5)) == pytest.approx(math.log(2))   # no preference: log 2

@@ -10,14 +10,13 @@ from fedaid_lite.losses import clip_loss
 from fedaid_lite.model import build_model
 from fedaid_lite.train import (NonFiniteLossError, batch_indices, clip_objective, configure_threads, embed,
                                resolve_device, train_local)
-from fixtures_model import fake_hospitals
 
 CFG = Experiment.tiny()
 CPU = torch.device("cpu")
 
 
 @pytest.fixture(scope="module")
-def setup():
+def setup(fake_hospitals):
     torch.set_num_threads(1)
     h = fake_hospitals(n_train=32)
     data = to_tensors(h.pooled("train"), h.tokenizer, CFG.model.max_text_len)

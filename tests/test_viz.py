@@ -16,7 +16,6 @@ from fedaid_lite.data.types import FINDINGS
 from fedaid_lite.history import History
 from fedaid_lite.model import build_model, save_model
 from fedaid_lite.train import embed
-from fixtures_model import fake_hospitals
 
 N, D = 60, 16
 
@@ -101,7 +100,7 @@ def test_alignment_map_round_slider(frame, meta):
                                                                     sites=meta.sites))
 
 
-def test_heterogeneity_views():
+def test_heterogeneity_views(fake_hospitals):
     # If this fails, the data section of the course cannot show how hospitals differ.
     h = fake_hospitals(num_sites=3, n_train=12, n_test=4, n_global=6, size=16)
     prev = viz.site_prevalence(h)
@@ -157,7 +156,7 @@ def test_no_show_or_print_in_viz_sources():
         assert ".show(" not in src and "print(" not in src, path.name
 
 
-def test_map_cases_and_embed_subset_match_the_written_out_steps(tmp_path):
+def test_map_cases_and_embed_subset_match_the_written_out_steps(tmp_path, fake_hospitals):
     # If this fails, notebooks' one-call "embed a subset with a saved model" gives other points than
     # subset -> to_tensors -> load_model -> embed, so maps would move after the refactor.
     h = fake_hospitals(num_sites=3, n_train=12, n_test=4, n_global=12, size=16)

@@ -24,11 +24,14 @@ from typing import Any, Callable, Mapping
 from flwr.app import ConfigRecord, Context, Message, MetricRecord, RecordDict
 from flwr.clientapp import ClientApp
 
-from ..algorithms import Algorithm, ClientRuntime, StateDict, batch_seed, make_algorithm
+from ..algorithms import Algorithm
 from ..config import Experiment
+from ..data import load_hospitals, load_manifest, load_tokenizer
 from ..data.tensors import PairedTensors
 from ..federated import client_tensors
 from ..model import build_model
+from ..protocol import ClientRuntime, StateDict, batch_seed
+from ..registry import make_algorithm
 from ..train import configure_threads, resolve_device
 from .records import ARRAYS, CLIENT_STATE, CONFIG, METRICS, from_record, payload_from, to_record
 from .settings import split_run_config
@@ -85,17 +88,8 @@ def _remember(cache: OrderedDict, key: str, build: Callable[[], Any], limit: int
     return value
 
 
-def clear_caches() -> None:
-    """Forget every cached hospital set, node tensors and node (tests; or to free memory)."""
-    _HOSPITALS.clear()
-    _DATA.clear()
-    _NODES.clear()
-
-
 def _hospitals(cfg: Experiment, node_config: Mapping[str, Any]) -> Any:
     """Every site's raw data for this node: its manifest (`data-path`) or the synthetic hospitals of `cfg.data`."""
-    from ..data import load_hospitals, load_manifest
-
     if "data-path" in node_config:
         path = str(node_config["data-path"])
         d = cfg.data
@@ -106,8 +100,6 @@ def _hospitals(cfg: Experiment, node_config: Mapping[str, Any]) -> Any:
 
 def node_data(cfg: Experiment, node_config: Mapping[str, Any], tokenizer_json: str | None = None) -> NodeData:
     """This node's client id, site, training and held-out tensors (tokenised with the server's vocabulary)."""
-    from ..data import load_tokenizer
-
     if "data-path" not in node_config and "partition-id" not in node_config:
         raise ValueError("node-config needs partition-id=<site index> (synthetic hospitals) or "
                          "data-path=<manifest> site=<name> (real data)")

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from flwr.app import ArrayRecord, ConfigRecord, RecordDict
 
-from ..algorithms import StateDict
+from ..protocol import StateDict
 
 CONFIG = "config"          # the ConfigRecord of every server message
 ARRAYS = "arrays"          # the trained model in a train reply (Flower's default key)

@@ -1,76 +1,64 @@
-"""The ServerApp: build the initial model, run `AlgorithmStrategy`, save history.json and model/.
+"""The ServerApp: set up the server (as the in-process engine does), run `AlgorithmStrategy`, save the run.
 
 Flower returns nothing to a notebook, so the run's output folder (`output-dir` in the run config) is
-the result: `history.json` (rewritten after every round, same record keys as the in-process engine),
-`config.json`, and `model/` (the final global model; LocalOnly also writes `local_models/`).
+the result, in the in-process engine's layout: `history.json` and the round's checkpoint (rewritten
+after every round by `rounds.RoundCore`, same record keys), `config.json`, and `model/` (the final
+global model; LocalOnly also writes `local_models/`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from flwr.app import Context
 from flwr.serverapp import Grid, ServerApp
+from tqdm.auto import tqdm
 
-from ..algorithms import ClientRuntime, clone_state, make_algorithm
 from ..config import Experiment
 from ..data.types import Hospitals
-from ..federated import evaluate_states, finish_run
+from ..federated import finish_run, prepare_server
 from ..history import History, atomic_write_text
-from ..pretrain import init_model
-from ..train import configure_threads, resolve_device
+from ..protocol import clone_state
+from ..registry import make_algorithm
+from ..rounds import OnRound, TrainedState
 from .settings import RunnerSettings, split_run_config
 from .strategy import AlgorithmStrategy
 
 
 def run_server(grid: Grid, cfg: Experiment, settings: RunnerSettings, *, hospitals: Hospitals | None = None,
-               on_round: Callable[[dict[str, Any]], None] | None = None, progress: bool = False) -> History:
+               on_round: OnRound | None = None, progress: bool = False) -> History:
     """The whole server side of one run on `grid`; returns (and saves) the History."""
-    from ..evaluate import evaluate, prepare_eval
-
-    configure_threads(cfg.train.threads)
-    device = resolve_device(cfg.train.device)
-    if hospitals is None:
-        from ..data import load_hospitals  # the server's copy: evaluation data and the shared tokenizer
-
-        hospitals = load_hospitals(cfg.data)
-    evalset = prepare_eval(hospitals, cfg.model, split=cfg.fed.eval_split)
-    model = init_model(cfg, hospitals.tokenizer, image_size=hospitals.train[0].images.shape[-1])
-    runtime = ClientRuntime(model, device, cfg)
+    # The server's own copy of the hospitals: evaluation data and the shared tokenizer.
+    server = prepare_server(cfg, hospitals=hospitals)
     out = Path(settings.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", cfg.to_json())
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
+    bar = tqdm(total=cfg.fed.rounds, desc=f"{cfg.fed.algorithm} (flower)", unit="round",
+               leave=False) if progress else None
 
-        bar = tqdm(total=cfg.fed.rounds, desc=f"{cfg.fed.algorithm} (flower)", unit="round", leave=False)
-
-    def after_round(record: dict[str, Any]) -> None:
-        strategy.history.save(out / "history.json")   # after every round: a watcher sees progress
+    def after_round(record: dict[str, Any], trained: TrainedState) -> None:
         if bar is not None:
             bar.update(1)
         if on_round is not None:
-            on_round(record)
+            on_round(record, trained)
 
     strategy = AlgorithmStrategy(
-        cfg, lambda k: make_algorithm(cfg, k), clone_state(model),
-        evaluate=lambda states: evaluate_states(evaluate, runtime, states, evalset, device, None),
+        cfg, lambda k: make_algorithm(cfg, k), clone_state(server.runtime.model), evaluate=server.evaluator(),
         round_timeout=settings.round_timeout, min_nodes=settings.min_nodes, on_round=after_round,
-        shared_config={"tokenizer": hospitals.tokenizer.backend_tokenizer.to_str()})
+        shared_config={"tokenizer": server.hospitals.tokenizer.backend_tokenizer.to_str()}, checkpoint_dir=out)
     try:
         strategy.start(grid)
     finally:
         if bar is not None:
             bar.close()
         strategy.history.save(out / "history.json")
-    finish_run(out, runtime, strategy.algo, strategy.global_state, strategy.client_states)
+    finish_run(out, server.runtime, strategy.algo, strategy.global_state, strategy.client_states)
     return strategy.history
 
 
 def build_server_app(defaults: Mapping[str, Any] | None = None, *, hospitals: Hospitals | None = None,
-                     on_round: Callable[[dict[str, Any]], None] | None = None, progress: bool = False,
+                     on_round: OnRound | None = None, progress: bool = False,
                      result: list[History] | None = None) -> ServerApp:
     """A ServerApp whose run_config is `defaults` updated by `context.run_config`; appends its History to `result`."""
     app = ServerApp()

@@ -4,17 +4,19 @@ Per round r (the same protocol as `federated.run_federated`, one Flower round-tr
 
     for stage in algo.stages(r):       configure_train -> ClientApp train -> aggregate_train (algo.aggregate)
     configure_evaluate -> ClientApp evaluate (algo.client_score) -> aggregate_evaluate (algo.end_round: DRO)
-    evaluate the global model on the server (fedaid_lite.evaluate) and append a History record
+    rounds.RoundCore.finish_round: evaluate if due, append the History record, checkpoint, on_round
 
-Before round 1 one `query` round-trip maps Flower node ids to client ids (partition-id / site) and
-learns n_k. Clients are sampled with `federated.sample_clients` (seeded), not Flower's `random.sample`,
-so runs are reproducible. A client that fails or does not answer within `round-timeout` is left out of
+The strategy only moves messages; sampling, the divergence check, the eval cadence, the record and the
+checkpoint are `rounds.RoundCore`'s, the same code the in-process engine runs. Before round 1 one
+`query` round-trip maps Flower node ids to client ids (partition-id / site) and learns n_k. Clients are
+sampled with `rounds.sample_clients` (seeded), not Flower's `random.sample`, so runs are reproducible. A client that fails or does not answer within `round-timeout` is left out of
 the rest of the round and listed in the record's `failed_clients` (its DRO weight is kept, not stepped).
 """
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
@@ -22,13 +24,13 @@ from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricReco
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, Result
 
-from ..algorithms import Algorithm, ClientUpdate, StateDict, all_finite
+from ..algorithms import Algorithm
 from ..config import Experiment
-from ..federated import TrainingDiverged, sample_clients
 from ..history import History
+from ..protocol import ClientUpdate, StateDict
+from ..rounds import Evaluate, OnRound, RoundCore, RoundState
+from ..train import NonFiniteLossError
 from .records import ARRAYS, CONFIG, METRICS, from_record, payload_content, to_record
-
-Evaluate = Callable[[list[StateDict]], dict[str, float]]
 
 
 class FlowerRunError(RuntimeError):
@@ -40,12 +42,14 @@ class AlgorithmStrategy(FedAvg):
 
     def __init__(self, cfg: Experiment, make_algo: Callable[[int], Algorithm], global_state: StateDict, *,
                  evaluate: Evaluate | None = None, round_timeout: float = 600.0, min_nodes: int = 2,
-                 on_round: Callable[[dict[str, Any]], None] | None = None,
-                 shared_config: Mapping[str, Any] | None = None) -> None:
+                 on_round: OnRound | None = None, shared_config: Mapping[str, Any] | None = None,
+                 checkpoint_dir: str | Path | None = None) -> None:
         super().__init__(fraction_train=cfg.fed.fraction, fraction_evaluate=cfg.fed.fraction, min_train_nodes=1,
                          min_evaluate_nodes=1, min_available_nodes=min_nodes)
         self.cfg, self.make_algo, self.global_state = cfg, make_algo, global_state
         self.evaluate, self.round_timeout, self.on_round = evaluate, round_timeout, on_round
+        self.checkpoint_dir = checkpoint_dir
+        self.core: RoundCore | None = None            # built by `discover`, once the sites are known
         self.shared_config = dict(shared_config or {})   # sent in every message (the server's tokenizer)
         self.algo: Algorithm | None = None
         self.memory: dict[str, Any] = {}
@@ -61,27 +65,8 @@ class AlgorithmStrategy(FedAvg):
 
     # --- discovery -------------------------------------------------------------------------------
     def discover(self, grid: Grid) -> None:
-        """Wait for `min_available_nodes`, ask each node who it is, and set up the algorithm's memory."""
-        deadline = time.monotonic() + self.round_timeout
-        while len(node_ids := list(grid.get_node_ids())) < self.min_available_nodes:
-            if time.monotonic() > deadline:
-                raise FlowerRunError(f"only {len(node_ids)} of min-nodes={self.min_available_nodes} SuperNodes "
-                                     f"connected within {self.round_timeout:.0f} s; start one per site")
-            time.sleep(0.5)
-        messages = [Message(content=RecordDict({CONFIG: ConfigRecord({**self.shared_config, "server-round": 0})}),
-                            message_type=MessageType.QUERY, dst_node_id=n) for n in sorted(node_ids)]
-        replies = list(grid.send_and_receive(messages, timeout=self.round_timeout))
-        errors = [f"node {m.metadata.src_node_id}: {m.error.reason}" for m in replies if m.has_error()]
-        if errors or len(replies) != len(node_ids):
-            raise FlowerRunError("SuperNodes failed to load their data: " + ("; ".join(errors) or "no reply"))
-        info = {}
-        for m in replies:
-            metrics = m.content[METRICS]
-            info[int(metrics["client-id"])] = (m.metadata.src_node_id, str(m.content[CONFIG]["site"]),
-                                               int(metrics["num-examples"]))
-        if sorted(info) != list(range(len(node_ids))):
-            raise FlowerRunError(f"client ids (partition-id) {sorted(info)} from {len(node_ids)} SuperNodes must be "
-                                 f"0..{len(node_ids) - 1}, one per node; fix their --node-config")
+        """Wait for `min_available_nodes`, ask each node who it is, and set up the algorithm and the round core."""
+        info = query_nodes(grid, self.min_available_nodes, self.round_timeout, self.shared_config)
         self.nodes = {k: info[k][0] for k in info}
         self.names = [info[k][1] for k in sorted(info)]
         self.algo = self.make_algo(len(info))
@@ -89,6 +74,8 @@ class AlgorithmStrategy(FedAvg):
             raise FlowerRunError(f"{self.algo.name} pools all data in one place; run it with the in-process engine")
         self.memory = self.algo.init_memory(self.global_state, [info[k][2] for k in sorted(info)])
         self.history.site_names = list(self.names)
+        self.core = RoundCore(self.cfg, self.algo, self.names, self.history, evaluate=self.evaluate,
+                              checkpoint_dir=self.checkpoint_dir, on_round=self.on_round)
 
     # --- one stage: train --------------------------------------------------------------------------
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
@@ -130,11 +117,10 @@ class AlgorithmStrategy(FedAvg):
     def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
         """`algo.end_round` (FedAID: the DRO step) on the scores of the clients that answered."""
         self.scores = {k: float(m.content[METRICS]["loss"]) for k, m in sorted(self._answered(replies).items())}
-        bad = [self.names[k] for k, s in self.scores.items() if not np.isfinite(s)]
-        if bad or not all_finite(self.global_state):
-            raise TrainingDiverged(f"training diverged in round {server_round} (held-out loss at "
-                                   f"{bad or 'weights'}); lower train.lr (now {self.cfg.train.lr})",
-                                   self.history, server_round)
+        try:
+            self.core.check(server_round, self.global_state, self.scores)
+        except NonFiniteLossError as err:
+            raise self.core.diverged(server_round, err) from None
         self.memory = self.algo.end_round(server_round, self.global_state, self.scores, self.memory)
         return MetricRecord({"loss": float(np.mean(list(self.scores.values())))}) if self.scores else None
 
@@ -166,11 +152,9 @@ class AlgorithmStrategy(FedAvg):
             self.global_state = from_record(initial_arrays)
         self.round_timeout = self.round_timeout if timeout is None else timeout
         self.discover(grid)
-        rounds = self.cfg.fed.rounds if num_rounds is None else num_rounds
-        result, started = Result(), time.perf_counter()
-        for server_round in range(1, rounds + 1):
-            round_start = time.perf_counter()
-            sampled = [k for k in sample_clients(self.cfg, server_round, len(self.nodes))]
+        result = Result()
+        for server_round in self.core.rounds(num_rounds):
+            sampled = self.core.sample(server_round)
             self.active, self.failed, self.train_losses = list(sampled), {}, {}
             for stage in self.algo.stages(server_round):
                 self.stage = stage
@@ -185,27 +169,36 @@ class AlgorithmStrategy(FedAvg):
             scored = self.aggregate_evaluate(server_round, replies)
             if scored is not None:
                 result.evaluate_metrics_clientapp[server_round] = scored
-            metrics: dict[str, float] = {}
-            if self.evaluate is not None and (server_round % self.cfg.fed.eval_every == 0 or server_round == rounds):
-                metrics = self.evaluate(self.algo.eval_states(self.global_state, self.client_states))
+            record = self.core.finish_round(server_round, sampled,
+                                            RoundState(self.global_state, self.memory, dict(self.client_states)),
+                                            self.scores, self.train_losses, failed=self.failed)
+            if record["metrics"]:
                 result.evaluate_metrics_serverapp[server_round] = MetricRecord(
-                    {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
-            self.history.append(self._record(server_round, sampled, metrics, started, round_start))
-            if self.on_round is not None:
-                self.on_round(self.history.records[-1])
+                    {k: float(v) for k, v in record["metrics"].items() if v is not None and np.isfinite(v)})
         return result
 
-    def _record(self, server_round: int, sampled: list[int], metrics: Mapping[str, float], started: float,
-                round_start: float) -> dict[str, Any]:
-        """The in-process engine's record keys, plus `failed_clients` and `errors` (site -> reason)."""
-        weights = self.algo.current_weights(self.memory)
-        failed = sorted(self.failed)
-        return {"round": server_round, "time": time.perf_counter() - started,
-                "round_seconds": time.perf_counter() - round_start,
-                "clients": [self.names[k] for k in sampled if k not in self.failed],
-                "client_losses": {self.names[k]: s for k, s in self.scores.items()},
-                "train_losses": dict(self.train_losses),
-                "dro_weights": {self.names[k]: weights[k] for k in range(len(self.names))},
-                "metrics": dict(metrics),
-                "failed_clients": [self.names[k] for k in failed],
-                "errors": {self.names[k]: self.failed[k] for k in failed}}
+
+def query_nodes(grid: Grid, min_nodes: int, timeout: float,
+                shared_config: Mapping[str, Any]) -> dict[int, tuple[int, str, int]]:
+    """client id -> (Flower node id, site, n_k), from one query round-trip once `min_nodes` nodes are connected."""
+    deadline = time.monotonic() + timeout
+    while len(node_ids := list(grid.get_node_ids())) < min_nodes:
+        if time.monotonic() > deadline:
+            raise FlowerRunError(f"only {len(node_ids)} of min-nodes={min_nodes} SuperNodes "
+                                 f"connected within {timeout:.0f} s; start one per site")
+        time.sleep(0.5)
+    messages = [Message(content=RecordDict({CONFIG: ConfigRecord({**shared_config, "server-round": 0})}),
+                        message_type=MessageType.QUERY, dst_node_id=n) for n in sorted(node_ids)]
+    replies = list(grid.send_and_receive(messages, timeout=timeout))
+    errors = [f"node {m.metadata.src_node_id}: {m.error.reason}" for m in replies if m.has_error()]
+    if errors or len(replies) != len(node_ids):
+        raise FlowerRunError("SuperNodes failed to load their data: " + ("; ".join(errors) or "no reply"))
+    info = {}
+    for m in replies:
+        metrics = m.content[METRICS]
+        info[int(metrics["client-id"])] = (m.metadata.src_node_id, str(m.content[CONFIG]["site"]),
+                                           int(metrics["num-examples"]))
+    if sorted(info) != list(range(len(node_ids))):
+        raise FlowerRunError(f"client ids (partition-id) {sorted(info)} from {len(node_ids)} SuperNodes must be "
+                             f"0..{len(node_ids) - 1}, one per node; fix their --node-config")
+    return info

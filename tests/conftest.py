@@ -1,11 +1,14 @@
-"""Fake hospitals for the model/metrics tests: learnable but tiny, independent of the data generator."""
+"""Shared test fixtures: fake hospitals (learnable but tiny, independent of the data generator) and prompts."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
+from fedaid_lite.config import Experiment
 from fedaid_lite.data.tokenizer import train_tokenizer
 from fedaid_lite.data.types import FINDINGS, Hospitals, PairedData
+from fedaid_lite.evaluate import prepare_eval
 
 PHRASES = {
     "cardiomegaly": ("the heart is enlarged", "no cardiomegaly"),
@@ -39,7 +42,7 @@ def fake_paired(n: int, site: int, site_names: tuple[str, ...], seed: int, size:
                       sites=np.full(n, site, dtype=np.int64), site_names=site_names, ids=ids, patient_ids=ids)
 
 
-def fake_hospitals(num_sites: int = 3, n_train: int = 48, n_test: int = 16, n_global: int = 24,
+def build_fake_hospitals(num_sites: int = 3, n_train: int = 48, n_test: int = 16, n_global: int = 24,
                    seed: int = 0, size: int = 32) -> Hospitals:
     """A `Hospitals` with `num_sites` fake sites, a tokenizer trained on the training reports."""
     names = tuple(f"site{k}" for k in range(num_sites))
@@ -53,7 +56,31 @@ def fake_hospitals(num_sites: int = 3, n_train: int = 48, n_test: int = 16, n_gl
                      tokenizer=tok)
 
 
-def fake_prompts() -> dict[str, dict[str, list[str]]]:
+def build_fake_prompts() -> dict[str, dict[str, list[str]]]:
     """Zero-shot prompts in the fake reports' phrasing (held-out = the same, for shape tests only)."""
     return {k: {"positive": [p], "negative": [n], "positive_heldout": [p], "negative_heldout": [n]}
             for k, (p, n) in PHRASES.items()}
+
+
+@pytest.fixture(scope="session")
+def fake_hospitals():
+    """`fake_hospitals(num_sites=3, n_train=48, ...)`: a builder of fake hospitals."""
+    return build_fake_hospitals
+
+
+@pytest.fixture(scope="session")
+def fake_prompts() -> dict[str, dict[str, list[str]]]:
+    """Zero-shot prompts in the fake reports' phrasing."""
+    return build_fake_prompts()
+
+
+@pytest.fixture(scope="session")
+def fake_hospitals_3x40() -> Hospitals:
+    """Three fake sites of 40 training pairs: the engine tests' federation."""
+    return build_fake_hospitals(num_sites=3, n_train=40)
+
+
+@pytest.fixture(scope="session")
+def fake_evalset(fake_hospitals_3x40: Hospitals):
+    """`prepare_eval` of `fake_hospitals_3x40` with the fake prompts (tiny model config)."""
+    return prepare_eval(fake_hospitals_3x40, Experiment.tiny().model, prompts=build_fake_prompts())
