@@ -130,7 +130,7 @@ def test_ideal_is_reused_when_the_config_is_unchanged_and_rebuilt_when_it_change
     assert c.prepare() is None
     again = _controller(tmp_path).prepare()                      # a new session: from the disk cache
     assert again is not None and again.done.wait(300) and again.ideal.source == "cache"
-    assert np.array_equal(again.ideal.reference["global"]["text"], job.ideal.reference["global"]["text"])
+    assert np.array_equal(again.ideal.reference.global_test.text, job.ideal.reference.global_test.text)
     c.set("label_skew", 1.0)                                     # other hospitals: another ideal
     other = c.prepare()
     assert other is not None and other.key != job.key and c.prepared(300) and other.ideal.source == "trained"

@@ -28,7 +28,7 @@ import numpy as np
 from ..config import Experiment
 from ..data import load_hospitals
 from ..data.tensors import to_tensors
-from ..evaluate import prepare_eval
+from ..evaluate import EvalEmbeddings, prepare_eval
 from ..ideal import ReferenceCache, reference_key, train_reference
 from ..model import build_model
 from ..train import configure_threads, resolve_device
@@ -70,7 +70,7 @@ class PreparedIdeal:
     """The ideal reference of one config (see `ideal.reference_key`) and the map frame fit on it."""
 
     key: str
-    reference: dict[str, Any]    # what `evaluate(reference=)` takes
+    reference: EvalEmbeddings    # what `evaluate(reference=)` takes
     frame: AlignmentFrame
     source: str                  # "trained" or "cache"
     seconds: float               # how long getting it took
@@ -241,7 +241,7 @@ class Preparation:
             self.disk.save(self.key, reference)
             source = "trained"
         self._step("fitting the map frame on the ideal model…")
-        image_emb, text_emb = (reference["global"][m][data.map_idx] for m in ("image", "text"))
+        image_emb, text_emb = reference.global_test.image[data.map_idx], reference.global_test.text[data.map_idx]
         frame = AlignmentFrame.fit(image_emb, text_emb, seed=0, method=self.map_method)
         return self.store.add_ideal(PreparedIdeal(self.key, reference, frame, source, time.perf_counter() - started))
 

@@ -14,9 +14,9 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from ..checkpoint import load_checkpoint
 from ..config import Experiment
 from ..federated import run_federated
+from ..rounds import TrainedState
 from ..train import configure_threads, resolve_device
 from .board import LiveBoard, LiveRun
 from .knobs import ALGORITHMS
@@ -97,7 +97,7 @@ class TrainingThread:
                     reference = board.ideal.reference if board.ideal is not None else None
                 self.say(f"training {label}", "status")
                 out = self.workdir / f"train{self._trains}" / label
-                history = run_federated(run_cfg, on_round=lambda rec, lb=label, d=out: self._on_round(lb, rec, d, job),
+                history = run_federated(run_cfg, on_round=lambda rec, trained, lb=label: self._on_round(lb, rec, trained, job),
                                         stop=self.stop_event, checkpoint_dir=out, hospitals=data.hospitals,
                                         reference=reference, evalset=data.evalset, device=board.device)
                 board.runs[label].history = history     # its records are the dicts `_on_round` got
@@ -131,10 +131,9 @@ class TrainingThread:
             data = self.store.add_data(build_data(cfg, self.map_points))
         return data
 
-    def _on_round(self, label: str, record: dict[str, Any], checkpoint_dir: Path, job: Preparation | None) -> None:
-        """After each round: hand the new global model to the board, tell the controller."""
-        ckpt = load_checkpoint(checkpoint_dir)
-        self.board.add_round(label, record, ckpt.global_state if ckpt is not None else None)
+    def _on_round(self, label: str, record: dict[str, Any], trained: TrainedState, job: Preparation | None) -> None:
+        """After each round: hand the new global model to the board (in memory, not reread), tell the controller."""
+        self.board.add_round(label, record, trained.global_state)
         self.done_rounds += 1
         first = self.first_update_seconds is None
         if first:
