@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from types import SimpleNamespace
 
 from _common import ROOT, result
 
@@ -62,8 +63,9 @@ def child(n: int, d: int, method: str) -> None:
         labels[np.arange(n), group % 8] = 1
         t0 = time.perf_counter()
         frame = AlignmentFrame.fit(ideal_img, ideal_txt, seed=0, method=method)
-        fig = alignment_map(frame, {"ideal": (ideal_img, ideal_txt), "FedAvg": other},
-                            [f"report {i}" for i in range(n)], labels, group % 4, names)
+        cases = SimpleNamespace(reports=[f"report {i}" for i in range(n)], labels=labels, sites=group % 4,
+                                site_names=names)
+        fig = alignment_map(frame, {"ideal": (ideal_img, ideal_txt), "FedAvg": other}, cases)
         assert len(fig.data) > 0
         out[key] = time.perf_counter() - t0
         if key == "first_s":

@@ -35,6 +35,8 @@ class Cases(Protocol):
     reports: Sequence[str]
     labels: np.ndarray
     sites: np.ndarray
+
+
 COLOR_MODES = ("finding", "site", "modality")
 MODALITY_COLORS = {"image": "#1f77b4", "report": "#d62728"}
 LINE_COLOR = "rgba(120,120,120,0.35)"
