@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -25,7 +25,7 @@ from .data import load_hospitals
 from .evaluate import prepare_eval, reference_embeddings
 from .federated import run_federated
 from .history import History, atomic_write_text, jsonable
-from .names import VARIANTS, run_name, skew_name
+from .names import VARIANTS, row_run_name, run_name, skew_name
 from .train import resolve_device
 
 DEFAULT_ALGORITHMS = ("centralized", "fedavg", "fedaid")
@@ -44,6 +44,33 @@ class CompareResult:
     rows: list[dict[str, Any]] = field(default_factory=list)
     histories: dict[str, History] = field(default_factory=dict)   # key: run name
     files: dict[str, Path] = field(default_factory=dict)
+    out_dir: Path | None = None
+
+    def by_algorithm(self, *algorithms: str) -> dict[str, History]:
+        """{algorithm: History} of a one-setting grid (all algorithms, or the named ones in that order)."""
+        runs = self._one_setting()
+        return {a: self.histories[row_run_name(runs[a])] for a in (algorithms or runs)}
+
+    def model_dirs(self, names: Mapping[str, str], local_sites: Sequence[str] = ()) -> dict[str, Path]:
+        """{display name: saved model folder} for `names` {display name: algorithm} of a one-setting grid.
+
+        With `local_sites` (the hospitals' names) each local-only model is added as "local: <site>".
+        """
+        runs = self._one_setting()
+        root = Path(self.out_dir or ".") / "runs"
+        dirs = {name: root / row_run_name(runs[algo]) / "model" for name, algo in names.items()}
+        local = root / row_run_name(runs["local"]) / "local_models" if local_sites else None
+        return dirs | {f"local: {site}": local / f"client{k}" for k, site in enumerate(local_sites)}
+
+    def rows_except(self, *algorithms: str) -> list[dict[str, Any]]:
+        """The rows of every algorithm but `algorithms` (e.g. all but the ideal they are measured against)."""
+        return [row for row in self.rows if row["algorithm"] not in algorithms]
+
+    def _one_setting(self) -> dict[str, dict[str, Any]]:
+        runs = {row["algorithm"]: row for row in self.rows}
+        if len(runs) != len(self.rows):
+            raise ValueError("this grid has several label skews or seeds; pick runs by run name in `histories`")
+        return runs
 
 
 def variant_config(base: Experiment, name: str) -> Experiment:
@@ -74,8 +101,8 @@ def run_compare(base: Experiment, out_dir: str | Path, algorithms: Sequence[str]
     out.mkdir(parents=True, exist_ok=True)
     order = sorted(algorithms, key=lambda a: a != "centralized")  # the ideal first: it is the reference
     skews = list(label_skews) if label_skews else [base.data.label_skew]
-    settings = [(skew, seed) for skew in skews for seed in seeds]
-    result = CompareResult()
+    settings = [(skew, seed) for skew in skews for seed in seeds] if order else []   # no algorithm: no run
+    result = CompareResult(out_dir=out)
     done: dict[tuple[float, int], list[tuple[str, dict[str, Any], History]]] = {}
 
     def collect(setting: tuple[float, int], runs: list[tuple[str, dict[str, Any], History]]) -> None:
@@ -101,6 +128,8 @@ def run_compare(base: Experiment, out_dir: str | Path, algorithms: Sequence[str]
                     for folder, row, _ in runs:
                         on_run(folder, row)
                 collect(futures[future], runs)
+    if not settings:
+        _write_tables(out, result)
     result.files = {"results.csv": out / "results.csv", "results.json": out / "results.json",
                     "summary.md": out / "summary.md"}
     return result
@@ -173,6 +202,58 @@ def markdown_table(table: Sequence[dict[str, str]]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     lines += ["| " + " | ".join(str(r.get(c, "")) for c in cols) + " |" for r in table]
     return "\n".join(lines) + "\n"
+
+
+def budget_line(cfg: Experiment, algorithm: str | None = None, sites: int = 6) -> str:
+    """One line on what each round trains under `cfg` as `algorithm` (default `cfg.fed.algorithm`); `sites` hospitals."""
+    algorithm = algorithm or cfg.fed.algorithm
+    rounds, steps = cfg.fed.rounds, cfg.train.local_steps
+    if algorithm == "centralized":   # the same optimizer steps as the whole federation takes, on pooled data
+        return (f"{rounds} rounds x {sites * steps} steps on pooled data (what {sites} hospitals take in total), "
+                f"batch {cfg.train.batch_size}, lr {cfg.train.lr}, towers: {cfg.model.init}")
+    if algorithm == "fedaid":
+        return (f"{rounds} rounds; stage 1: {cfg.fed.stage1_steps} steps (g, h only), "
+                f"stage 2: {steps - cfg.fed.stage1_steps} steps (all); lambda_bind {cfg.fed.bind_lambda}")
+    return f"{rounds} rounds x {steps} local steps per hospital, label skew {cfg.data.label_skew}"
+
+
+def chance_levels(final: Mapping[str, Any]) -> dict[str, float]:
+    """What a model that ranks (or classifies) at random scores, for the metrics that have a simple chance level."""
+    return {"sem_p5": final["sem_p5_chance"], "i2t_r5": final["i2t_r5_chance"], "zeroshot_auroc": 0.5,
+            "linprobe_auroc_10": 0.5, "same_site_top5": final["same_site_top5_chance"]}
+
+
+def finals_table(finals: Mapping[str, Mapping[str, Any]], metrics: Sequence[str]) -> str:
+    """Text table: one row per metric, one column per run's final metrics, and chance (of the first run's test set)."""
+    chance = chance_levels(next(iter(finals.values())))
+    widths = {name: max(len(name), 7) for name in [*finals, "chance"]}
+    lines = [f"{'':>20} " + " ".join(f"{name:>{w}}" for name, w in widths.items())]
+    for key in metrics:
+        values = [float(final[key]) for final in finals.values()] + [chance.get(key, float("nan"))]
+        lines.append(f"{key:>20} " + " ".join(f"{v:>{w}.3f}" for v, w in zip(values, widths.values())))
+    return "\n".join(lines)
+
+
+def skew_costs(rows: Sequence[Mapping[str, Any]], control: Sequence[Mapping[str, Any]]) -> tuple[float, float]:
+    """(semantic P@5 the skew costs FedAvg: IID − skewed, what FedAID wins back: FedAID − FedAvg, both skewed)."""
+    score = {(r["algorithm"], str(r["label_skew"])): float(r["sem_p5"]) for r in [*rows, *control]}
+    skew, iid = str(rows[0]["label_skew"]), str(control[0]["label_skew"])
+    return score[("fedavg", iid)] - score[("fedavg", skew)], score[("fedaid", skew)] - score[("fedavg", skew)]
+
+
+def skew_takeaway(rows: Sequence[Mapping[str, Any]], control: Sequence[Mapping[str, Any]] = ()) -> str:
+    """What the skew costs FedAvg and FedAID wins back (with an IID `control`), then each non-ideal run's scores."""
+    lines = []
+    if control:
+        lost, won = skew_costs(rows, control)
+        lines.append(f"the skew costs FedAvg {lost:+.3f} semantic P@5; FedAID wins back {won:+.3f}"
+                     + (f" ({won / lost:.0%} of it)" if lost > 0 else " (no loss to win back in this run)"))
+    for r in rows:
+        if r["algorithm"] != "centralized":   # the ideal: every distance is measured to it
+            lines.append(f"{r['algorithm']:>16}: semantic P@5 {r['sem_p5']:.3f} (chance {r['sem_p5_chance']:.3f})  "
+                         f"worst hospital {r['worst_site_sem_p5']:.3f} "
+                         f"(chance {r['worst_site_sem_p5_chance']:.3f})  distance to ideal {r['dist_to_ref']:.3f}")
+    return "\n".join(lines)
 
 
 def _write_tables(out: Path, result: CompareResult) -> None:

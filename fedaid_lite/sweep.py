@@ -14,6 +14,7 @@ import csv
 import itertools
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -29,15 +30,62 @@ def flat_metrics(rows: Sequence[Mapping[str, Any]], keys: Sequence[str],
             if row.get(key) is not None}
 
 
-def write_metrics(out_dir: str | Path, metrics: Mapping[str, Any], digits: int = 4) -> dict[str, Any]:
+def write_metrics(out_dir: str | Path, metrics: Mapping[str, Any], digits: int = 4,
+                  keys: Sequence[str] | None = None) -> dict[str, Any]:
     """Write `out_dir/metrics.json` (what a sweep collects): floats rounded to `digits`, None left out, NaN as null.
 
+    `keys` keeps only those metrics (e.g. a run's headline numbers out of `History.final_metrics()`).
     Returns what was written, so a notebook cell can show it.
     """
+    missing = [k for k in keys or () if k not in metrics]
+    if missing:
+        raise KeyError(f"no metric {', '.join(missing)} to write; have: {', '.join(map(str, metrics))}")
+    chosen = {k: metrics[k] for k in keys} if keys is not None else metrics
     written = jsonable({str(k): round(float(v), digits) if isinstance(v, float) or hasattr(v, "item") else v
-                        for k, v in metrics.items() if v is not None})   # jsonable: NaN -> None (strict JSON)
+                        for k, v in chosen.items() if v is not None})   # jsonable: NaN -> None (strict JSON)
     atomic_write_text(Path(out_dir) / METRICS_FILE, json.dumps(written, indent=1, sort_keys=True, allow_nan=False))
     return written
+
+
+def fresh_out(out_dir: str | Path, *stale: str) -> Path:
+    """`out_dir` as a Path, created, with its `stale` subfolders removed: a re-run starts fresh instead of resuming."""
+    out = Path(out_dir)
+    for name in stale:
+        shutil.rmtree(out / name, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def write_grid(grid_path: str | Path, out_dir: str | Path, first_only: bool = False,
+               fixed: Mapping[str, Any] | None = None) -> Path:
+    """Copy a grid into `out_dir/grid.yaml`: `fixed` {PARAMETER: value} first, then the grid (each key's first
+    value only with `first_only`). Returns the new file's path, for `run_sweep`."""
+    import yaml  # here, not at the top: see `load_grid`
+
+    grid = {key: values[:1] if first_only else values for key, values in load_grid(grid_path).items()}
+    grid = {**{key: [value] for key, value in (fixed or {}).items()}, **grid}
+    path = Path(out_dir) / "grid.yaml"
+    atomic_write_text(path, yaml.safe_dump(grid, sort_keys=False))
+    return path
+
+
+def same_tables(sweep_a: str | Path, sweep_b: str | Path) -> bool:
+    """Whether two sweeps wrote byte-for-byte identical tables (`sweep.csv` and `sweep.json`)."""
+    return all((Path(sweep_a) / name).read_bytes() == (Path(sweep_b) / name).read_bytes()
+               for name in ("sweep.csv", "sweep.json"))
+
+
+def status_line(table: Sequence[Mapping[str, Any]]) -> str:
+    """"2 runs, status ['ok']": how many runs a sweep table holds and which statuses occur."""
+    return f"{len(table)} runs, status {sorted({str(row['status']) for row in table})}"
+
+
+def run_parameters(sweep_dir: str | Path, run: str, notebook: str | Path) -> dict[str, Any]:
+    """The parameters papermill passed to one run, as stored in its executed notebook's metadata."""
+    executed = Path(sweep_dir) / "runs" / run / Path(notebook).name
+    if not executed.is_file():
+        raise FileNotFoundError(f"no executed notebook {executed}; run the sweep first")
+    return json.loads(executed.read_text())["metadata"]["papermill"]["parameters"]
 
 
 def load_grid(path: str | Path) -> dict[str, list[Any]]:

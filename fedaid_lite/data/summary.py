@@ -6,13 +6,15 @@ Plain dicts and lists (no pandas), shared by `fedaid-lite data show` and the not
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Mapping
 
 import numpy as np
 
 from .types import FINDINGS, MENTION_CODES, Hospitals, PairedData
 
 WORD = re.compile(r"[a-z]+")
+KNOBS = ("label_skew", "image_shift", "report_shift", "quantity_skew")
+"""The heterogeneity knobs of the data config (0 or inf = no difference between hospitals)."""
 
 
 def _image_stats(images: np.ndarray) -> dict[str, float]:
@@ -172,4 +174,45 @@ def format_summary(summary: dict[str, Any], hospitals: Hospitals | None = None, 
     lines.append(SCANNER_REPORT_LEGEND)
     for ex in (example_reports(hospitals, examples) if hospitals is not None else summary["examples"]):
         lines += ["", _example_text(ex)]
+    return "\n".join(lines)
+
+
+def heterogeneity_knobs(data_cfg: Any) -> dict[str, float]:
+    """The four heterogeneity knobs (`KNOBS`) of a data config, by name."""
+    return {k: getattr(data_cfg, k) for k in KNOBS}
+
+
+def format_sites(h: Hospitals) -> str:
+    """Two lines: the hospitals' names, and how many training cases each has."""
+    return (f"{h.num_sites} hospitals: {', '.join(h.site_names)}\n"
+            f"training cases per site: {[len(t) for t in h.train]}")
+
+
+def format_cases(data: PairedData, n: int) -> str:
+    """`n` example cases of one site (`example_cases`: the first states exactly its findings), as text."""
+    return "\n\n".join(format_case(data, i) for i in example_cases(data, n))
+
+
+def format_site_examples(h: Hospitals) -> str:
+    """One training report per hospital (`example_cases`' first) with its true findings, as text."""
+    return "\n\n".join(_example_text(ex) for ex in example_reports(h, h.num_sites))
+
+
+def spreads(h: Hospitals) -> dict[str, float]:
+    """How far from IID in three numbers: mean prevalence spread (max − min over sites), spread of the AP-film
+    share, spread of mean words per report."""
+    s = heterogeneity_summary(h)
+    ap = [x["scanner"]["ap_share"] for x in s["sites"] if x["scanner"]["ap_share"] is not None]
+    return {"prevalence spread": float(np.mean(list(s["prevalence_spread"].values()))),
+            "AP-share spread": float(np.ptp(ap)) if ap else float("nan"),
+            "words-per-report spread": float(np.ptp([x["reports"]["mean_words"] for x in s["sites"]]))}
+
+
+def format_spreads(settings: Mapping[str, Hospitals]) -> str:
+    """A text table of `spreads`, one row per named set of hospitals, two decimals."""
+    rows = {name: spreads(h) for name, h in settings.items()}
+    keys = list(next(iter(rows.values())))
+    width = max(len(name) for name in rows)
+    lines = [" " * width + "".join(f"  {k}" for k in keys)]
+    lines += [f"{name:<{width}}" + "".join(f"  {v[k]:>{len(k)}.2f}" for k in keys) for name, v in rows.items()]
     return "\n".join(lines)

@@ -14,25 +14,26 @@ numba cache umap's compiled code (see `frame`), so it should be imported before 
 
 from __future__ import annotations
 
-from .cases import embed_subset, map_cases
+from .cases import drift_from, embed_subset, format_drift, map_cases, panels
 from .frame import (AlignmentFrame, _patch_numba, finding_purity, finding_purity_chance, frame_subset, layout_scores,
                     pair_distance, pair_distance_ratio, warm_numba_cache)
 from .maps import COLOR_MODES, alignment_map, alignment_map_xy, format_map_scores, map_scores, map_scores_table
-from .plots import dro_weights, example_images, metric_curves, report_stats, results_table, site_prevalence
+from .plots import (drift_bar, dro_weights, example_images, metric_curves, probe_curve, report_stats, results_table,
+                    site_prevalence)
 from .report import write_report
 
 _patch_numba()  # before any `import umap` in this process: umap's decorators run at import time (none above do)
 
 __all__ = [
     # maps: cases, embeddings, the fixed frame and the figure
-    "map_cases", "embed_subset", "AlignmentFrame", "frame_subset", "alignment_map", "alignment_map_xy",
+    "map_cases", "embed_subset", "panels", "AlignmentFrame", "frame_subset", "alignment_map", "alignment_map_xy",
     "COLOR_MODES",
     # the numbers measured in a map
     "map_scores", "map_scores_table", "format_map_scores", "layout_scores", "finding_purity",
     "finding_purity_chance", "pair_distance", "pair_distance_ratio",
     # the hospitals and the runs
     "site_prevalence", "example_images", "report_stats", "metric_curves", "dro_weights", "results_table",
-    "write_report",
+    "write_report", "drift_from", "format_drift", "drift_bar", "probe_curve",
     # setup (Binder's postBuild)
     "warm_numba_cache",
 ]

@@ -16,6 +16,7 @@ import torch
 
 from ..data.tensors import to_tensors
 from ..data.types import Hospitals, PairedData
+from ..metrics import mean_sq_distance
 from ..model import DualEncoder, load_model
 from ..train import embed
 from .frame import frame_subset
@@ -49,3 +50,23 @@ def embed_subset(models: ModelLike | Mapping[str, ModelLike], subset: PairedData
             tensors[max_len] = to_tensors(subset, tokenizer, max_len)
         out[name] = embed(model, tensors[max_len], device)
     return out
+
+
+def panels(emb: Mapping[str, Embeddings], *names: str) -> dict[str, Embeddings]:
+    """The named models' embeddings, in that order: the panels of a map that shows only some of them."""
+    missing = [n for n in names if n not in emb]
+    if missing:
+        raise KeyError(f"no embeddings for {', '.join(missing)}; have: {', '.join(emb)}")
+    return {name: emb[name] for name in names}
+
+
+def drift_from(emb: Mapping[str, Embeddings], reference: str) -> dict[str, float]:
+    """{model: mean squared distance of its image plus report embeddings from `reference`'s, case by case}."""
+    ref_image, ref_text = emb[reference]
+    return {name: mean_sq_distance(image, ref_image) + mean_sq_distance(text, ref_text)
+            for name, (image, text) in emb.items() if name != reference}
+
+
+def format_drift(drift: Mapping[str, float]) -> str:
+    """One line per model: its distance to the reference (`drift_from`), three decimals."""
+    return "\n".join(f"{name:>30}: {d:.3f}" for name, d in drift.items())

@@ -177,8 +177,15 @@ def dro_weights(history: History, title: str | None = None) -> go.Figure:
 
 
 def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
-                  title: str = "Results") -> go.Figure:
-    """A table figure of result rows (e.g. `experiments.summarize(result.rows)`); numbers get 3 decimals."""
+                  title: str = "Results", chance: str | None = None) -> go.Figure:
+    """A table figure of result rows (e.g. `experiments.summarize(result.rows)`); numbers get 3 decimals.
+
+    `chance="sem_p5"` ends the title with that metric's chance level (of the first row's test set).
+    """
+    level = rows[0].get(f"{chance}_chance") if chance and rows else None
+    if isinstance(level, float):   # "Title (note)" -> "Title (note; semantic P@5 chance 0.044)"
+        note = f"{METRIC_TITLES.get(chance, chance).split(' (')[0]} chance {level:.3f}"
+        title = f"{title[:-1]}; {note})" if title.endswith(")") else f"{title} ({note})"
     if not rows:
         return go.Figure(go.Table(header=dict(values=["(no runs)"]), cells=dict(values=[[]])))
     cols = list(columns) if columns else list(rows[0])
@@ -195,6 +202,24 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
                                          align="left", font=dict(size=12)),
                              cells=dict(values=cells, align="left", height=24)))
     fig.update_layout(title=title, height=120 + 28 * len(rows), margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def drift_bar(drift: Mapping[str, float]) -> go.Figure:
+    """Bars of each model's distance to the ideal (`viz.drift_from`)."""
+    fig = go.Figure(go.Bar(x=list(drift), y=list(drift.values())))
+    fig.update_layout(title="Drift from the ideal alignment (held-out cases; lower is closer)", template="plotly_white",
+                      xaxis_title="model", yaxis_title="distance to the ideal")
+    return fig
+
+
+def probe_curve(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Linear-probe AUROC against the share of labels used (1, 10, 100 %), one line per algorithm."""
+    shares = {"1 %": "linprobe_auroc_1", "10 %": "linprobe_auroc_10", "100 %": "linprobe_auroc_100"}
+    fig = go.Figure([go.Scatter(x=list(shares), y=[row.get(key) for key in shares.values()], mode="lines+markers",
+                                name=str(row["algorithm"])) for row in rows])
+    fig.update_layout(title="Linear probe AUROC vs share of labelled training images", template="plotly_white",
+                      xaxis_title="labels used", yaxis_title="AUROC", legend_title="algorithm")
     return fig
 
 
