@@ -75,6 +75,13 @@ class DashboardController:
     reference_ready = property(lambda self: self.board.ideal is not None,
                                doc="True when the ideal of the runs on screen is there.")
 
+    def progress_text(self) -> str:
+        """Rounds done by each algorithm of the runs on screen, e.g. 'FedAvg 5/8 · FedAID 4/8'."""
+        with self.board.lock:
+            done = {label: len(run.history.records) for label, run in self.board.runs.items()}
+        total = self.trainer.rounds_per_run or self.values["rounds"]
+        return " · ".join(f"{label} {done.get(label, 0)}/{total}" for label in self.trainer.algorithms or self.algorithms)
+
     def config(self) -> Experiment:
         """The base config with the current knob values (raises ValueError naming a bad value)."""
         return self.knobs.config()
@@ -91,7 +98,7 @@ class DashboardController:
         self._say(None, "status")
 
     def set_algorithms(self, names: list[str]) -> None:
-        """One or two of FedAvg / FedProx / FedAID, trained one after the other and drawn side by side."""
+        """One or two of FedAvg / FedProx / FedAID, trained taking turns round by round and drawn side by side."""
         self.knobs.set_algorithms(names)
         self._say(None, "status")
 
@@ -112,6 +119,7 @@ class DashboardController:
         with self.board.lock:
             self.board.clear()                           # a new run gets the ideal of its own settings
             self._run_cfg, self._run_key, self._run_job = cfg, key, None
+            self._update_note()                          # the change this Train applies is no longer pending
             self.board.attach(self.broker.store.ideal(key))
             if self.board.ideal is None:
                 self._run_job = self.broker.request(ideal_cfg)
