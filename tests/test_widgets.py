@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import pytest
 
 from fedaid_lite.config import Experiment
+from fedaid_lite.data import cache as hospitals_cache
 from fedaid_lite.dashboard.knobs import Knobs
 from fedaid_lite.dashboard.training import TakeTurns
 from fedaid_lite.dashboard.widgets import BIND_LAMBDAS
@@ -281,3 +282,23 @@ def test_bind_lambda_slider_reaches_small_values_and_keeps_the_config_value():
     from fedaid_lite.dashboard.widgets import bind_lambda_options
     assert {0.0, 0.01, 0.03, 1.0} <= set(bind_lambda_options(1.0))
     assert 0.02 in bind_lambda_options(0.02) and bind_lambda_options(0.02) == sorted(bind_lambda_options(0.02))
+
+
+def test_hospitals_cache_returns_the_same_hospitals_and_survives_a_bad_file(tmp_path, monkeypatch):
+    # If this fails, a second visit regenerates the hospitals (slow first plot), or the cache hands back
+    # other hospitals than the config makes, or a truncated file breaks the dashboard.
+    cfg = Experiment.tiny().data
+    built = hospitals_cache.load_hospitals_cached(cfg, tmp_path)
+    files = list(tmp_path.glob("*.pkl"))
+    assert [f.stem for f in files] == [hospitals_cache.hospitals_key(cfg)]
+    monkeypatch.setattr(hospitals_cache, "load_hospitals", lambda _cfg: pytest.fail("rebuilt despite the cache"))
+    again = hospitals_cache.load_hospitals_cached(cfg, tmp_path)
+    monkeypatch.undo()
+    for a, b in zip((*built.train, built.global_test), (*again.train, again.global_test)):
+        assert np.array_equal(a.images, b.images) and list(a.reports) == list(b.reports)
+    assert built.tokenizer.get_vocab() == again.tokenizer.get_vocab()
+    other = Experiment.tiny().override({"data.label_skew": 1.0}).data
+    assert hospitals_cache.hospitals_key(other) != hospitals_cache.hospitals_key(cfg)
+    files[0].write_bytes(b"truncated")                                # a broken entry is rebuilt
+    rebuilt = hospitals_cache.load_hospitals_cached(cfg, tmp_path)
+    assert np.array_equal(rebuilt.global_test.images, built.global_test.images)

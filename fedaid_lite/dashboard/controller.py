@@ -55,7 +55,8 @@ class DashboardController:
                                         reference_cache=reference_cache, on_change=self._on_prepared)
         self.board = LiveBoard()
         self.trainer = TrainingThread(self.board, self.broker.store, map_points, Path(self._tmp.name),
-                                      say=self._say, ended=lambda status: self._say(status, "status"))
+                                      hospitals_cache=self.broker.hospitals_cache, say=self._say,
+                                      ended=lambda status: self._say(status, "status"))
         self._run_key: str | None = None                 # ideal key of the runs on screen
         self._run_job: Preparation | None = None         # ... the job making it (None once it is there)
         self._run_cfg: Experiment | None = None
@@ -80,7 +81,8 @@ class DashboardController:
         with self.board.lock:
             done = {label: len(run.history.records) for label, run in self.board.runs.items()}
         total = self.trainer.rounds_per_run or self.values["rounds"]
-        return " · ".join(f"{label} {done.get(label, 0)}/{total}" for label in self.trainer.algorithms or self.algorithms)
+        labels = self.trainer.algorithms or self.algorithms
+        return " · ".join(f"{label} {done.get(label, 0)}/{total}" for label in labels)
 
     def config(self) -> Experiment:
         """The base config with the current knob values (raises ValueError naming a bad value)."""

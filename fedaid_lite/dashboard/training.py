@@ -76,9 +76,11 @@ class TrainingThread:
     """
 
     def __init__(self, board: LiveBoard, store: PreparedStore, map_points: int, workdir: Path, *,
-                 say: Callable[[str, str | None], None], ended: Callable[[str], None]) -> None:
+                 hospitals_cache: Path | None = None, say: Callable[[str, str | None], None],
+                 ended: Callable[[str], None]) -> None:
         self.board, self.store, self.map_points, self.workdir = board, store, map_points, workdir
         self.say, self.ended = say, ended
+        self.hospitals_cache = hospitals_cache
         self.stop_event = threading.Event()
         self.busy = False                                # True from `start` until the run has ended
         self.error, self.traceback = "", ""
@@ -202,7 +204,7 @@ class TrainingThread:
             data = job.data
         if data is None:
             self.say("building the hospitals…", "status")
-            data = self.store.add_data(build_data(cfg, self.map_points))
+            data = self.store.add_data(build_data(cfg, self.map_points, self.hospitals_cache))
         return data
 
     def _on_round(self, label: str, record: dict[str, Any], trained: TrainedState, job: Preparation | None) -> None:
