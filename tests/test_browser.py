@@ -50,8 +50,10 @@ MAP_TITLES = """() => { const p = document.querySelectorAll('.fedaid-dashboard .
   return p.layout.annotations.map(a => (a.text || '').split('<br>')[0]); }"""
 # JS: the largest number of report points (◆) in one panel of any plotly map in the notebook
 REPORT_POINTS = """() => { let best = 0; for (const p of document.querySelectorAll('.jp-Notebook .js-plotly-plot')) {
-  for (const t of (p.data || [])) { const sym = String((t.marker || {}).symbol || '');
-    if (sym.startsWith('diamond') && t.x) best = Math.max(best, t.x.filter(v => v !== null).length); } }
+  for (const t of (p._fullData || p.data || [])) { const sym = String((t.marker || {}).symbol || '');
+    // x may be a typed array (plotly's binary encoding); the legend-only traces hold one null
+    const xs = t.x && typeof t.x.length === 'number' ? Array.from(t.x) : [];
+    if (sym.startsWith('diamond')) best = Math.max(best, xs.filter(v => v !== null && !Number.isNaN(v)).length); } }
   return best; }"""
 
 pytestmark = pytest.mark.browser
@@ -217,6 +219,7 @@ def test_dashboard_trains_stops_and_compares_in_jupyterlab(tmp_path):
                                timeout=300_000)
         assert not page.locator("button.fedaid-train").is_disabled()
         assert page.locator(".fedaid-error").inner_text().strip() == ""
+        page.locator(".fedaid-dashboard .js-plotly-plot").nth(1).scroll_into_view_if_needed()   # the map, in the shot
         page.screenshot(path=str(shot), full_page=True)
         print(f"\ndashboard screenshot: {shot}")
         assert not errors, errors

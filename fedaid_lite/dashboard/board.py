@@ -24,8 +24,8 @@ from ..viz.plots import live_curves, message_figure
 from .preparation import PreparedData, PreparedIdeal
 
 IDEAL = display_label("centralized")
-MAP_HEIGHT = 520
-"""Pixels: three square-ish panels side by side, their titles above and the legend rows below."""
+MAP_HEIGHT, MAP_WIDTH = 520, 980
+"""Pixels: three panels side by side (about as wide as controls + curves), titles above, legend rows below."""
 
 
 @dataclass
@@ -128,5 +128,5 @@ class LiveBoard:
         # the legend goes under the panels, in rows: beside them it scrolled (hiding "report ◆") and took
         # width from the panels
         fig.update_layout(legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.02, yanchor="top",
-                                      font=dict(size=11)), margin=dict(b=90))
+                                      font=dict(size=11)), margin=dict(b=90), width=MAP_WIDTH)
         return fig
