@@ -143,7 +143,9 @@ def main() -> None:
             name = f"dashboard: build -> first plot update, Train pressed at once ({label} config)"
             if args.hospitals == "warm":
                 name = f"dashboard: build -> first plot update, Train pressed at once, second visit ({label} config)"
-            note = "Train clicked as soon as the dashboard was built: includes building the hospitals"
+            note = ("Train clicked as soon as the dashboard was built: includes "
+                    + ("loading the hospitals from the disk cache" if args.hospitals == "warm"
+                       else "building the hospitals"))
         else:
             name = f"dashboard: Train -> first plot update, after background preparation ({label} config)"
             note = (f"Train clicked after the preparation started at build had finished "
