@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import threading
 from pathlib import Path
 
 import torch
@@ -194,11 +195,16 @@ class DualEncoder(nn.Module):
             getattr(self, name).requires_grad_(self._encoders_trainable)
 
 
+_INIT_LOCK = threading.Lock()
+
+
 def build_model(cfg: ModelConfig, vocab_size: int, seed: int, image_size: int = 64) -> DualEncoder:
     """A freshly initialised `DualEncoder`; the same seed gives the same weights; global RNG untouched."""
     if vocab_size < 5:
         raise ValueError(f"vocab_size={vocab_size} is too small: the tokenizer needs at least its 5 special tokens")
-    with torch.random.fork_rng(devices=[]):
+    # The global RNG is one per process: two threads seeding and drawing from it at once (the dashboard's
+    # runs and its ideal) would draw each other's numbers, so model inits take turns.
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = DualEncoder(cfg, vocab_size, image_size)
     return model.eval()

@@ -1,15 +1,22 @@
-"""The dashboard in a real browser: JupyterLab + Debian Chromium driven by Playwright's Python package.
+"""The student's path in a real browser: JupyterLab + Debian Chromium driven by Playwright's Python package.
 
-Runs `tests/browser/dashboard_check.ipynb` (a tiny preset), checks that the sliders and the plotly
-figure render, presses Train, waits for the round counter and the loss curve to advance, presses
-Stop and checks that training stopped. The screenshot is saved under the pytest tmp dir (its path is
-printed; run with `-s` to see it). Only processes this test started are shut down.
+- The dashboard: runs `tests/browser/dashboard_check.ipynb` (a tiny preset, FedAvg vs FedAID), checks
+  that the sliders and the plotly figure render, presses Train, waits until both algorithms have
+  rounds on the curves (they take turns round by round), presses Stop and checks that training
+  stopped with both algorithms on the curves and on the live map (the comparison a student stops for).
+- Notebook 00: runs `notebooks/00_start_here.ipynb` with SMOKE=True (set in its parameters cell) and
+  checks that its first alignment map renders images and reports, and that no cell failed.
+
+Screenshots are saved under the pytest tmp dir (paths printed; run with `-s` to see them). Only
+processes this test started are shut down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -25,6 +32,7 @@ import pytest
 CHROMIUM = os.environ.get("FEDAID_CHROMIUM", "/usr/bin/chromium")
 NOTEBOOK = Path(__file__).parent / "browser" / "dashboard_check.ipynb"
 ROOT = Path(__file__).resolve().parent.parent
+START_HERE = ROOT / "notebooks" / "00_start_here.ipynb"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
 # JS: points on the first run's loss curve (the first plotly plot in the dashboard is the curves grid)
@@ -32,6 +40,21 @@ LOSS_POINTS = """() => { const p = document.querySelector('.fedaid-dashboard .js
   if (!p || !p.data) return 0; const t = p.data.find(d => d.name === 'FedAvg');
   return t && t.x ? t.x.length : 0; }"""
 STATUS = "() => (document.querySelector('.fedaid-status') || {}).innerText || ''"
+# JS: points per run on the curves (one count per trace name; the loss panel's trace comes first)
+CURVE_POINTS = """(name) => { const p = document.querySelector('.fedaid-dashboard .js-plotly-plot');
+  if (!p || !p.data) return 0; const t = p.data.find(d => d.name === name);
+  return t && t.x ? t.x.length : 0; }"""
+# JS: the live map's panel titles (the second plotly plot in the dashboard)
+MAP_TITLES = """() => { const p = document.querySelectorAll('.fedaid-dashboard .js-plotly-plot')[1];
+  if (!p || !p.layout || !p.layout.annotations) return [];
+  return p.layout.annotations.map(a => (a.text || '').split('<br>')[0]); }"""
+# JS: the largest number of report points (◆) in one panel of any plotly map in the notebook
+REPORT_POINTS = """() => { let best = 0; for (const p of document.querySelectorAll('.jp-Notebook .js-plotly-plot')) {
+  for (const t of (p._fullData || p.data || [])) { const sym = String((t.marker || {}).symbol || '');
+    // x may be a typed array (plotly's binary encoding); the legend-only traces hold one null
+    const xs = t.x && typeof t.x.length === 'number' ? Array.from(t.x) : [];
+    if (sym.startsWith('diamond')) best = Math.max(best, xs.filter(v => v !== null && !Number.isNaN(v)).length); } }
+  return best; }"""
 
 pytestmark = pytest.mark.browser
 
@@ -80,9 +103,9 @@ def _start_lab(tmp: Path) -> tuple[subprocess.Popen, int, str]:
     raise RuntimeError(f"jupyter lab did not answer within 90 s; see {tmp / 'jupyter.log'}")
 
 
-def _start_session(port: int, token: str) -> None:
+def _start_session(port: int, token: str, name: str) -> None:
     """Start the notebook's kernel through the REST API, so the page joins it (no kernel-choice race)."""
-    body = json.dumps({"path": NOTEBOOK.name, "type": "notebook", "name": NOTEBOOK.name,
+    body = json.dumps({"path": name, "type": "notebook", "name": name,
                        "kernel": {"name": "python3"}}).encode()
     req = urllib.request.Request(f"http://127.0.0.1:{port}/api/sessions?token={token}", data=body,
                                  headers={"Content-Type": "application/json"}, method="POST")
@@ -101,8 +124,8 @@ def _stop(proc: subprocess.Popen) -> None:
             proc.wait(10)
 
 
-def _run_all_until_dashboard(page, timeout: float = 300.0) -> None:
-    """Run All Cells; if JupyterLab races into its "Select Kernel" dialog, accept it and run again."""
+def _run_all_until(page, selector: str, timeout: float = 300.0) -> None:
+    """Run All Cells until `selector` shows; if JupyterLab races into its "Select Kernel" dialog, accept it."""
     def run_all() -> None:
         page.click(".lm-MenuBar-itemLabel:text-is('Run')")
         page.click(".lm-Menu-itemLabel:text-is('Run All Cells')")
@@ -111,7 +134,7 @@ def _run_all_until_dashboard(page, timeout: float = 300.0) -> None:
     deadline = time.time() + timeout   # the kernel imports torch and plotly: slow on a busy two-core runner
     retry_at = time.time() + 60
     while time.time() < deadline:
-        if page.locator(".fedaid-dashboard").count():
+        if page.locator(selector).count():
             return
         # JupyterLab can swap the session's kernel while Run All is queued: the remaining cells are then
         # dropped and the kernel sits idle with no dashboard (seen once on a fresh clone). Run All again.
@@ -123,55 +146,39 @@ def _run_all_until_dashboard(page, timeout: float = 300.0) -> None:
             dialog.first.click()
             page.keyboard.press("Enter")
             page.wait_for_timeout(3000)
-            if not page.locator(".jp-Dialog").count() and not page.locator(".fedaid-dashboard").count():
+            if not page.locator(".jp-Dialog").count() and not page.locator(selector).count():
                 run_all()
         page.wait_for_timeout(1000)
-    raise TimeoutError(f"the dashboard did not appear within {timeout:.0f} s of Run All Cells")
+    raise TimeoutError(f"{selector} did not appear within {timeout:.0f} s of Run All Cells")
 
 
-def test_dashboard_trains_and_stops_in_jupyterlab(tmp_path):
-    # If this fails, students would see a dashboard that does not render, train, update or stop.
+@contextlib.contextmanager
+def _notebook_page(tmp_path: Path, notebook: Path, source: dict | None = None):
+    """JupyterLab serving a copy of `notebook` (or `source`, its edited JSON) and a Chromium page on it.
+
+    A failure saves `failure.png`; the browser and the server we started are always shut down.
+    """
     _need_chromium()
     from playwright.sync_api import sync_playwright
 
     (tmp_path / "nb").mkdir()
-    shutil.copy(NOTEBOOK, tmp_path / "nb" / NOTEBOOK.name)
+    target = tmp_path / "nb" / notebook.name
+    if source is None:
+        shutil.copy(notebook, target)
+    else:
+        target.write_text(json.dumps(source, indent=1, ensure_ascii=False) + "\n")
     proc, port, token = _start_lab(tmp_path)
-    shot = tmp_path / "dashboard.png"
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1200})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
             try:
-                errors: list[str] = []
-                page.on("pageerror", lambda e: errors.append(str(e)))
-                _start_session(port, token)
-                page.goto(f"http://127.0.0.1:{port}/lab/tree/{NOTEBOOK.name}?token={token}")
+                _start_session(port, token, notebook.name)
+                page.goto(f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}")
                 page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status=idle]", timeout=120_000)
-                _run_all_until_dashboard(page)
-                page.wait_for_selector(".fedaid-dashboard .js-plotly-plot", timeout=120_000)
-                assert page.locator(".fedaid-dashboard .widget-slider").count() >= 6
-                readouts = page.locator(".fedaid-dashboard .widget-readout").all_inner_texts()
-                assert "20" in [r.strip() for r in readouts], readouts
-                assert "ready" in page.evaluate(STATUS)
-
-                page.click("button.fedaid-train")
-                # the counter reads "FedAvg: round k/20": wait for k ≥ 2 and two points on the loss curve
-                page.wait_for_function("() => { const s = (document.querySelector('.fedaid-status') || {})"
-                                       ".innerText || ''; const m = s.match(/round (\\d+)\\//);"
-                                       " return m && +m[1] >= 2; }", timeout=300_000)
-                page.wait_for_function(f"() => ({LOSS_POINTS})() >= 2", timeout=60_000)
-                page.click("button.fedaid-stop")
-                page.wait_for_function("() => (document.querySelector('.fedaid-status') || {}).innerText"
-                                       "?.startsWith('stopped')", timeout=120_000)
-                points = page.evaluate(LOSS_POINTS)
-                time.sleep(3)
-                assert page.evaluate(LOSS_POINTS) == points and 2 <= points < 20, points
-                assert not page.locator("button.fedaid-train").is_disabled()
-                assert page.locator(".fedaid-error").inner_text().strip() == ""
-                page.screenshot(path=str(shot), full_page=True)
-                print(f"\ndashboard screenshot: {shot}")
-                assert not errors, errors
+                yield page, errors
             except Exception:
                 page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
                 print(f"\nfailure screenshot: {tmp_path / 'failure.png'}; server log: {tmp_path / 'jupyter.log'}")
@@ -180,3 +187,60 @@ def test_dashboard_trains_and_stops_in_jupyterlab(tmp_path):
                 browser.close()
     finally:
         _stop(proc)
+
+
+def test_dashboard_trains_stops_and_compares_in_jupyterlab(tmp_path):
+    # If this fails, students would see a dashboard that does not render, train, update or stop, or one
+    # that, stopped early, shows only the first algorithm (nothing to compare).
+    shot = tmp_path / "dashboard.png"
+    with _notebook_page(tmp_path, NOTEBOOK) as (page, errors):
+        _run_all_until(page, ".fedaid-dashboard")
+        page.wait_for_selector(".fedaid-dashboard .js-plotly-plot", timeout=120_000)
+        assert page.locator(".fedaid-dashboard .widget-slider").count() >= 6
+        readouts = page.locator(".fedaid-dashboard .widget-readout").all_inner_texts()
+        assert "20" in [r.strip() for r in readouts], readouts
+        assert "ready" in page.evaluate(STATUS)
+
+        page.click("button.fedaid-train")
+        # FedAvg's round 2 comes after FedAID's round 1: then both have points on the loss curve
+        page.wait_for_function(f"() => ({CURVE_POINTS})('FedAvg') >= 2 && ({CURVE_POINTS})('FedAID') >= 1",
+                               timeout=300_000)
+        page.click("button.fedaid-stop")
+        page.wait_for_function("() => (document.querySelector('.fedaid-status') || {}).innerText"
+                               "?.startsWith('stopped')", timeout=120_000)
+        points = [page.evaluate(CURVE_POINTS, name) for name in ("FedAvg", "FedAID")]
+        time.sleep(3)
+        assert [page.evaluate(CURVE_POINTS, name) for name in ("FedAvg", "FedAID")] == points
+        assert 2 <= points[0] < 20 and 1 <= points[1] <= points[0], points
+        rounds = page.locator(".fedaid-rounds").inner_text()
+        assert re.search(r"FedAvg \d+/20 · FedAID \d+/20", rounds), rounds
+        # the ideal goes on after Stop; once it is there the map shows it beside both stopped runs
+        page.wait_for_function(f"() => ({MAP_TITLES})().join('|') === 'ideal (centralized)|FedAvg|FedAID'",
+                               timeout=300_000)
+        assert not page.locator("button.fedaid-train").is_disabled()
+        assert page.locator(".fedaid-error").inner_text().strip() == ""
+        page.locator(".fedaid-dashboard .js-plotly-plot").nth(1).scroll_into_view_if_needed()   # the map, in the shot
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"\ndashboard screenshot: {shot}")
+        assert not errors, errors
+
+
+def test_start_here_first_map_renders_in_jupyterlab(tmp_path):
+    # If this fails, a student running notebook 00 top to bottom never sees its first map (or a cell fails).
+    nb = json.loads(START_HERE.read_text())
+    params = [c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(params) == 1, "notebook 00 needs one parameters cell"
+    source = "".join(params[0]["source"])
+    assert re.search(r"^SMOKE = False", source, re.M), "notebook 00's parameters cell must start SMOKE = False"
+    params[0]["source"] = re.sub(r"^SMOKE = False", "SMOKE = True", source, count=1, flags=re.M)
+    shot = tmp_path / "start_here.png"
+    with _notebook_page(tmp_path, START_HERE, source=nb) as (page, errors):
+        _run_all_until(page, ".jp-Notebook .js-plotly-plot", timeout=600)
+        # the map's report points (◆): MAP_POINTS cases in each panel, or every test case at SMOKE size
+        page.wait_for_function(f"() => ({REPORT_POINTS})() >= 10", timeout=600_000)
+        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status=idle]", timeout=600_000)
+        failed = page.locator(".jp-OutputArea-output:has-text('Traceback')").count()
+        assert failed == 0, f"{failed} cell(s) of notebook 00 failed"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"\nnotebook 00 screenshot: {shot}")
+        assert not errors, errors

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 import threading
 import types
+from pathlib import Path
 
 import ipywidgets as w
 import numpy as np
@@ -12,6 +15,11 @@ import plotly.graph_objects as go
 import pytest
 
 from fedaid_lite.config import Experiment
+from fedaid_lite.data import cache as hospitals_cache
+from fedaid_lite.dashboard.knobs import Knobs
+from fedaid_lite.dashboard.training import TakeTurns
+from fedaid_lite.dashboard.widgets import BIND_LAMBDAS
+from fedaid_lite.federated import run_federated
 from fedaid_lite.ideal import reference_key
 from fedaid_lite.dashboard.controller import DashboardController
 from fedaid_lite.dashboard import preparation
@@ -21,13 +29,20 @@ from fedaid_lite.dashboard import Dashboard, dashboard
 pytestmark = pytest.mark.slow  # tiny training runs (two algorithms), a stopped one, a few tiny ideals: ~1-2 min
 
 
+ROUND_ORDER: list[str] = []   # the status line at each round of the fixture's run
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Dashboard:
     d = dashboard(Experiment.tiny(), map_points=60, reference_cache=tmp_path_factory.mktemp("ideal"))
     d.algorithm_a.value, d.algorithm_b.value = "FedAvg", "FedAID"
     d.sliders["rounds"].value = 2
+    ROUND_ORDER.clear()
+    listen = lambda e: ROUND_ORDER.append(d.controller.status) if e == "round" else None  # noqa: E731
+    d.controller.listeners.append(listen)
     d.train_button.click()
     assert d.controller.wait(600), "training thread did not finish"
+    d.controller.listeners.remove(listen)
     yield d
     d.close()
 
@@ -67,6 +82,82 @@ def test_train_fills_the_live_plots(trained):
     assert [t.split("<br>")[0] for t in titles] == ["ideal (centralized)", "FedAvg", "FedAID"]
     assert all("purity@10" in t and "× random" in t for t in titles)   # this round's numbers beside the map
     assert c.first_update_seconds is not None and not trained.train_button.disabled
+
+
+def test_algorithms_take_turns_and_keep_the_numbers_of_runs_alone(trained):
+    # If this fails, the two algorithms no longer alternate round by round (Stop would hide the second), or
+    # alternating changed their numbers: each must equal the same algorithm trained alone.
+    c = trained.controller
+    assert ROUND_ORDER == ["FedAvg: round 1/2", "FedAID: round 1/2", "FedAvg: round 2/2", "FedAID: round 2/2"]
+    assert trained.rounds.value.count("2/2") == 2 and "FedAvg 2/2 · FedAID 2/2" in trained.rounds.value
+    data = c.board.data
+    for label, algorithm in (("FedAvg", "fedavg"), ("FedAID", "fedaid")):
+        alone = run_federated(c.config().override({"fed.algorithm": algorithm, "fed.rounds": 2}),
+                              hospitals=data.hospitals, evalset=data.evalset)
+        shown = c.runs[label].history.records
+        assert len(shown) == len(alone.records) == 2
+        for a, b in zip(shown, alone.records):
+            assert a["train_losses"] == b["train_losses"] and a["client_losses"] == b["client_losses"]
+            assert a["dro_weights"] == b["dro_weights"]
+            assert {k: a["metrics"][k] for k in b["metrics"]} == b["metrics"]
+
+
+def test_take_turns_lets_every_run_go_on_stop():
+    # If this fails, a run waiting for its turn hangs after Stop (the dashboard never ends the run).
+    stop = threading.Event()
+    turns = TakeTurns(2, stop)
+    assert turns.wait(0)
+    turns.pass_on(0)
+    assert turns.turn == 1
+    turns.finish(1)                               # run 1 ended: run 0 goes on alone
+    assert turns.turn == 0 and turns.wait(0)
+    other = TakeTurns(2, stop)
+    stop.set()
+    assert other.wait(1) is False                 # not its turn, but Stop frees it at once
+
+
+def test_note_clears_once_a_train_applies_the_change():
+    # If this fails, "data sliders changed… rebuilt on the next Train" stays up during the run that rebuilt them.
+    k = Knobs(Experiment.tiny())
+    before = k.config()
+    k.set("label_skew", 1.0)
+    assert "rebuilt on the next Train" in k.note(False, before)
+    assert "rebuilt on the next Train" in k.note(True, before)       # moved during a run: still pending
+    assert k.note(True, k.config()) == "" and k.note(False, k.config()) == ""   # the run applied it
+    k.set("rounds", 7)
+    assert "apply on the next Train" in k.note(False, before.override({"data.label_skew": 1.0}))
+
+
+def test_things_to_try_uses_lambda_values_the_slider_has():
+    # If this fails, notebook 05 asks for a λ_bind the dashboard's slider cannot select.
+    nb = json.loads((Path(__file__).parents[1] / "notebooks" / "05_playground.ipynb").read_text())
+    text = "".join("".join(cell["source"]) for cell in nb["cells"] if cell["cell_type"] == "markdown")
+    asked = re.findall(r"λ_bind = ([0-9., and]+)", text)
+    values = {float(v) for group in asked for v in re.findall(r"[0-9]+(?:\.[0-9]+)?", group)}
+    assert values and values <= set(BIND_LAMBDAS), values
+
+
+def test_stop_shows_both_algorithms(trained):
+    # If this fails, stopping early hides the second algorithm (the comparison side), or Train leaves up the
+    # note about the change it just applied.
+    d, c = trained, trained.controller
+    d.algorithm_a.value, d.algorithm_b.value = "FedAvg", "FedAID"
+    d.sliders["rounds"].value = 30
+    d.sliders["label_skew"].value = 0.5
+    assert "rebuilt on the next Train" in d.note.value
+    both = threading.Event()
+    c.listeners.append(lambda e: both.set() if e == "round" and c.done_rounds >= 2 else None)
+    d.train_button.click()
+    assert "rebuilt" not in d.note.value                       # this Train applies the change
+    assert both.wait(300), c.error or c.status
+    d.stop_button.click()
+    assert c.wait(300), "Stop did not end the run"
+    counts = [len(c.runs[label].history.records) for label in ("FedAvg", "FedAID")]
+    assert min(counts) >= 1 and max(counts) - min(counts) <= 1 and max(counts) < 30, counts
+    loss_traces = {t.name for t in d.curves.widget.data if t.x is not None and len(t.x)}
+    assert {"FedAvg", "FedAID"} <= loss_traces
+    titles = [a.text.split("<br>")[0] for a in d.map.figure.layout.annotations]
+    assert titles == ["ideal (centralized)", "FedAvg", "FedAID"]
 
 
 def test_stop_ends_within_a_step_and_keeps_rounds(trained):
@@ -191,3 +282,23 @@ def test_bind_lambda_slider_reaches_small_values_and_keeps_the_config_value():
     from fedaid_lite.dashboard.widgets import bind_lambda_options
     assert {0.0, 0.01, 0.03, 1.0} <= set(bind_lambda_options(1.0))
     assert 0.02 in bind_lambda_options(0.02) and bind_lambda_options(0.02) == sorted(bind_lambda_options(0.02))
+
+
+def test_hospitals_cache_returns_the_same_hospitals_and_survives_a_bad_file(tmp_path, monkeypatch):
+    # If this fails, a second visit regenerates the hospitals (slow first plot), or the cache hands back
+    # other hospitals than the config makes, or a truncated file breaks the dashboard.
+    cfg = Experiment.tiny().data
+    built = hospitals_cache.load_hospitals_cached(cfg, tmp_path)
+    files = list(tmp_path.glob("*.pkl"))
+    assert [f.stem for f in files] == [hospitals_cache.hospitals_key(cfg)]
+    monkeypatch.setattr(hospitals_cache, "load_hospitals", lambda _cfg: pytest.fail("rebuilt despite the cache"))
+    again = hospitals_cache.load_hospitals_cached(cfg, tmp_path)
+    monkeypatch.undo()
+    for a, b in zip((*built.train, built.global_test), (*again.train, again.global_test)):
+        assert np.array_equal(a.images, b.images) and list(a.reports) == list(b.reports)
+    assert built.tokenizer.get_vocab() == again.tokenizer.get_vocab()
+    other = Experiment.tiny().override({"data.label_skew": 1.0}).data
+    assert hospitals_cache.hospitals_key(other) != hospitals_cache.hospitals_key(cfg)
+    files[0].write_bytes(b"truncated")                                # a broken entry is rebuilt
+    rebuilt = hospitals_cache.load_hospitals_cached(cfg, tmp_path)
+    assert np.array_equal(rebuilt.global_test.images, built.global_test.images)

@@ -24,6 +24,8 @@ from ..viz.plots import live_curves, message_figure
 from .preparation import PreparedData, PreparedIdeal
 
 IDEAL = display_label("centralized")
+MAP_HEIGHT, MAP_WIDTH = 520, 980
+"""Pixels: three panels side by side (about as wide as controls + curves), titles above, legend rows below."""
 
 
 @dataclass
@@ -114,12 +116,17 @@ class LiveBoard:
             if self.map_subset is None or not self.runs:
                 return None
             if self.frame is None:
-                return message_figure(note + "  (the map is drawn in the ideal model's frame)", height=380)
+                return message_figure(note + "  (the map is drawn in the ideal model's frame)", height=MAP_HEIGHT)
             ideal = (self.frame.image_xy, self.frame.text_xy)
             coords = {IDEAL: [ideal]}
             coords.update({label: [run.xy[-1] if run.xy else ideal] for label, run in self.runs.items()})
             # a run not placed yet stands on the ideal's points: its title must not claim the ideal's numbers
             placed = [IDEAL] + [label for label, run in self.runs.items() if run.xy]
             bounds, subset = self.frame.bounds(), self.map_subset
-        return alignment_map_xy(coords, bounds, subset, title="Live map: images (●), reports (◆), latest round",
-                                height=380, scores=placed)
+        fig = alignment_map_xy(coords, bounds, subset, title="Live map: images (●), reports (◆), latest round",
+                               height=MAP_HEIGHT, scores=placed)
+        # the legend goes under the panels, in rows: beside them it scrolled (hiding "report ◆") and took
+        # width from the panels
+        fig.update_layout(legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.02, yanchor="top",
+                                      font=dict(size=11)), margin=dict(b=90), width=MAP_WIDTH)
+        return fig

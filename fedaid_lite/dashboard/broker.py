@@ -27,6 +27,10 @@ class PreparationBroker:
                  on_change: Callable[[Preparation], None]) -> None:
         cache = default_cache_dir() if reference_cache is True else (reference_cache or None)
         self.disk = ReferenceCache(cache)
+        # built hospitals beside the ideal's cache (a second visit skips generating them); none when it is off
+        self.hospitals_cache = (None if cache is None else
+                                default_cache_dir().parent / "hospitals" if reference_cache is True
+                                else Path(cache) / "hospitals")
         self.store = PreparedStore()
         self.job: Preparation | None = None
         self.map_points, self.map_method, self.workdir = map_points, map_method, workdir
@@ -53,7 +57,7 @@ class PreparationBroker:
                 old.cancel()                             # superseded, and no run on screen waits for it
             self.job = Preparation(ideal_cfg, self.store, self.disk, map_points=self.map_points,
                                    map_method=self.map_method, workdir=self.workdir, after=old,
-                                   on_change=self._on_change)
+                                   on_change=self._on_change, hospitals_cache=self.hospitals_cache)
             return self.job.start()
 
     def prepared(self, timeout: float | None = None) -> bool:

@@ -55,7 +55,8 @@ class DashboardController:
                                         reference_cache=reference_cache, on_change=self._on_prepared)
         self.board = LiveBoard()
         self.trainer = TrainingThread(self.board, self.broker.store, map_points, Path(self._tmp.name),
-                                      say=self._say, ended=lambda status: self._say(status, "status"))
+                                      hospitals_cache=self.broker.hospitals_cache, say=self._say,
+                                      ended=lambda status: self._say(status, "status"))
         self._run_key: str | None = None                 # ideal key of the runs on screen
         self._run_job: Preparation | None = None         # ... the job making it (None once it is there)
         self._run_cfg: Experiment | None = None
@@ -75,6 +76,14 @@ class DashboardController:
     reference_ready = property(lambda self: self.board.ideal is not None,
                                doc="True when the ideal of the runs on screen is there.")
 
+    def progress_text(self) -> str:
+        """Rounds done by each algorithm of the runs on screen, e.g. 'FedAvg 5/8 · FedAID 4/8'."""
+        with self.board.lock:
+            done = {label: len(run.history.records) for label, run in self.board.runs.items()}
+        total = self.trainer.rounds_per_run or self.values["rounds"]
+        labels = self.trainer.algorithms or self.algorithms
+        return " · ".join(f"{label} {done.get(label, 0)}/{total}" for label in labels)
+
     def config(self) -> Experiment:
         """The base config with the current knob values (raises ValueError naming a bad value)."""
         return self.knobs.config()
@@ -91,7 +100,7 @@ class DashboardController:
         self._say(None, "status")
 
     def set_algorithms(self, names: list[str]) -> None:
-        """One or two of FedAvg / FedProx / FedAID, trained one after the other and drawn side by side."""
+        """One or two of FedAvg / FedProx / FedAID, trained taking turns round by round and drawn side by side."""
         self.knobs.set_algorithms(names)
         self._say(None, "status")
 
@@ -112,6 +121,7 @@ class DashboardController:
         with self.board.lock:
             self.board.clear()                           # a new run gets the ideal of its own settings
             self._run_cfg, self._run_key, self._run_job = cfg, key, None
+            self._update_note()                          # the change this Train applies is no longer pending
             self.board.attach(self.broker.store.ideal(key))
             if self.board.ideal is None:
                 self._run_job = self.broker.request(ideal_cfg)

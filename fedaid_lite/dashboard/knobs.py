@@ -45,7 +45,7 @@ class Knobs:
         self.values[name] = value
 
     def set_algorithms(self, names: list[str]) -> None:
-        """One or two of FedAvg / FedProx / FedAID, trained one after the other and drawn side by side."""
+        """One or two of FedAvg / FedProx / FedAID, trained taking turns round by round and drawn side by side."""
         names = [n for n in dict.fromkeys(names) if n]
         bad = [n for n in names if n not in ALGORITHMS]
         if bad or not 1 <= len(names) <= 2:
@@ -53,13 +53,18 @@ class Knobs:
         self.algorithms = names
 
     def note(self, running: bool, run_cfg: Experiment | None) -> str:
-        """What the knobs mean for the run on screen (made with `run_cfg`): when a change applies, '' if none."""
-        if running:
-            return "changes apply on the next Train (this run keeps its settings)"
-        if run_cfg is not None and self.config().data != run_cfg.data:
-            return "data sliders changed: the hospitals are rebuilt on the next Train"
-        if run_cfg is not None and self.config() != run_cfg:
-            return "settings changed: they apply on the next Train"
+        """What the knobs mean for the run on screen (made with `run_cfg`): when a change applies, '' if none.
+
+        Compared with the run's own config, so a change that run already applied says nothing.
+        """
+        if run_cfg is None:
+            return ""
+        cfg = self.config()
+        keeps = " (this run keeps its settings)" if running else ""
+        if cfg.data != run_cfg.data:
+            return "data sliders changed: the hospitals are rebuilt on the next Train" + keeps
+        if cfg != run_cfg:
+            return "settings changed: they apply on the next Train" + keeps
         return ""
 
     def reset(self) -> None:

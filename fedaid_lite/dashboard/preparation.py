@@ -27,6 +27,7 @@ import numpy as np
 
 from ..config import Experiment
 from ..data import load_hospitals
+from ..data.cache import load_hospitals_cached
 from ..data.tensors import to_tensors
 from ..evaluate import EvalEmbeddings, prepare_eval
 from ..ideal import ReferenceCache, reference_key, train_reference
@@ -76,9 +77,13 @@ class PreparedIdeal:
     seconds: float               # how long getting it took
 
 
-def build_data(cfg: Experiment, map_points: int) -> PreparedData:
-    """Hospitals, evaluation set and the map's subset for `cfg.data` and `cfg.model` (the spare model comes later)."""
-    hospitals = load_hospitals(cfg.data)
+def build_data(cfg: Experiment, map_points: int, hospitals_cache: Path | None = None) -> PreparedData:
+    """Hospitals, evaluation set and the map's subset for `cfg.data` and `cfg.model` (the spare model comes later).
+
+    `hospitals_cache`: a folder where built hospitals are kept by config (`data.cache`); None builds them.
+    """
+    hospitals = load_hospitals(cfg.data) if hospitals_cache is None else load_hospitals_cached(cfg.data,
+                                                                                               hospitals_cache)
     test = hospitals.global_test
     idx = frame_subset(test.sites, map_points, seed=0)
     subset = test.subset(idx)
@@ -151,10 +156,11 @@ class Preparation:
 
     def __init__(self, cfg: Experiment, store: PreparedStore, disk: ReferenceCache, *, map_points: int,
                  map_method: str, workdir: Path, after: Preparation | None,
-                 on_change: Callable[[Preparation], None]) -> None:
+                 on_change: Callable[[Preparation], None], hospitals_cache: Path | None = None) -> None:
         self.cfg, self.key = cfg, reference_key(cfg)
         self.store, self.disk = store, disk
         self.map_points, self.map_method, self.workdir = map_points, map_method, workdir
+        self.hospitals_cache = hospitals_cache
         self.gate = Gate()                               # set = cancelled
         self.data_ready = threading.Event()              # set once `data` is there or the job has ended
         self.done = threading.Event()                    # set once the job has ended and reported it
@@ -202,7 +208,7 @@ class Preparation:
             self.data = self.store.data(self.cfg)
             if self.data is None:
                 self._step("building the hospitals…", hold=False)   # a paused run waits for these
-                self.data = self.store.add_data(build_data(self.cfg, self.map_points))
+                self.data = self.store.add_data(build_data(self.cfg, self.map_points, self.hospitals_cache))
             self.data_ready.set()
             self._step("preparing the live map's model…")   # after a waiting run's first round (see PreparedData)
             self.data.probe_model()

@@ -131,7 +131,10 @@ class Dashboard(w.VBox):
         self.train_button.on_click(lambda _: self.on_train())
         self.stop_button.on_click(lambda _: self.on_stop())
         self.reset_button.on_click(lambda _: self.on_reset())
-        self.progress = w.IntProgress(value=0, min=0, max=1, description="rounds", layout=w.Layout(width="340px"))
+        # counts the rounds of every chosen algorithm (they take turns); `rounds` says each one's count
+        self.progress = w.IntProgress(value=0, min=0, max=1, description="all runs", layout=w.Layout(width="340px"),
+                                      style={"description_width": "110px"})
+        self.rounds = w.HTML().add_class("fedaid-rounds")
         self.status = w.HTML().add_class("fedaid-status")
         self.reference = w.HTML().add_class("fedaid-reference")
         self.note = w.HTML().add_class("fedaid-note")
@@ -144,7 +147,7 @@ class Dashboard(w.VBox):
                            w.HTML("<b>Training</b>"), self.algorithm_a, self.algorithm_b,
                            *[self.sliders[k] for k in ("bind_lambda", "dro_rho", "rounds")],
                            w.HBox([self.train_button, self.stop_button, self.reset_button]),
-                           self.progress, self.status, self.reference, self.note, self.error],
+                           self.progress, self.rounds, self.status, self.reference, self.note, self.error],
                           layout=w.Layout(width="360px"))
         super().__init__([w.HBox([controls, self.curves.widget]), self.map.widget])
         self.add_class("fedaid-dashboard")
@@ -206,6 +209,7 @@ class Dashboard(w.VBox):
         self.train_button.disabled, self.stop_button.disabled = running, not running
         self.progress.max = max(1, c.total_rounds or c.values["rounds"] * len(c.algorithms))
         self.progress.value = min(c.done_rounds, self.progress.max)
+        self.rounds.value = f"<small>rounds done: {html.escape(c.progress_text())}</small>"
         self.status.value = f"<span class='fedaid-round'>{html.escape(c.status)}</span>"
         self.reference.value = (f"<small style='color:#666'>{html.escape(c.reference_status)}</small>"
                                 if c.reference_status else "")
