@@ -22,7 +22,8 @@ from ..protocol import StateDict
 CONFIG = "config"          # the ConfigRecord of every server message
 ARRAYS = "arrays"          # the trained model in a train reply (Flower's default key)
 METRICS = "metrics"        # the MetricRecord of every reply
-CLIENT_STATE = "client-state"   # per-client memory (MOON, LocalOnly) in the ClientApp's context.state
+CLIENT_STATE = "client-state"   # per-client memory (MOON, LocalOnly) in the ClientApp's context.state, and
+                                # in the first train message after a server resume (the new run's is empty)
 
 
 LAYOUT, BYTES = "layout", "bytes"   # the two arrays of a packed record
@@ -72,5 +73,5 @@ def payload_content(payload: Mapping[str, StateDict], config: Mapping[str, Any])
 
 
 def payload_from(content: RecordDict) -> dict[str, StateDict]:
-    """Inverse of `payload_content` (without the config)."""
-    return {name: from_record(record) for name, record in content.array_records.items()}
+    """Inverse of `payload_content` (without the config, and without a resumed client's own state)."""
+    return {name: from_record(record) for name, record in content.array_records.items() if name != CLIENT_STATE}
