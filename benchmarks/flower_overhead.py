@@ -35,7 +35,7 @@ DEPLOY = "Flower deployment (localhost) / in-process"
 SIMULATION = "Flower simulation (Ray) / in-process"
 
 
-def run_deployment(cfg, out_dir: str, sites: int, isolation: str = "process"):  # -> History
+def run_deployment(cfg, out_dir: str, sites: int, isolation: str = "process", timeout: float = 480):  # -> History
     """`cfg` on a SuperLink + one SuperNode per site on 127.0.0.1 (fedaid_lite.flower.deployment)."""
     from pathlib import Path
 
@@ -47,7 +47,7 @@ def run_deployment(cfg, out_dir: str, sites: int, isolation: str = "process"):  
     out = Path(out_dir) / "out"
     run_config = to_run_config(cfg, output_dir=str(out), min_nodes=sites)
     with LocalDeployment(Path(out_dir) / "deploy", nodes, isolation=isolation) as fed:
-        proc = fed.run(ROOT / "flower_app", run_config, timeout=480)
+        proc = fed.run(ROOT / "flower_app", run_config, timeout=timeout)
     if proc.returncode != 0 or not (out / "history.json").is_file():
         raise RuntimeError(f"flwr run failed (exit {proc.returncode}): {(proc.stderr or proc.stdout)[-800:]}")
     return History.load(out / "history.json")
@@ -99,7 +99,8 @@ def main() -> None:
     detail = dict(inprocess_s=inprocess_s, preset=args.preset, rounds=args.rounds, algorithm=args.algorithm,
                   threads=args.threads)
 
-    engines = ((DEPLOY, target, lambda out: run_deployment(cfg, out, sites, args.isolation)),
+    engines = ((DEPLOY, target, lambda out: run_deployment(cfg, out, sites, args.isolation,
+                                                            timeout=max(480.0, 10 * inprocess_s))),
                (SIMULATION, "(reported)", lambda out: run_flower_simulation(cfg, out, progress=False)))
     for name, goal, run in engines:
         if args.only and args.only not in name.lower():

@@ -44,7 +44,7 @@ from ..history import History
 from ..protocol import ClientUpdate, StateDict
 from ..rounds import Evaluate, OnRound, RoundCore, RoundState, sample_clients
 from ..train import NonFiniteLossError
-from .records import ARRAYS, CLIENT_STATE, CONFIG, METRICS, from_record, payload_content, to_record
+from .records import ARRAYS, CLIENT_STATE, CONFIG, METRICS, from_record, to_record
 
 
 class FlowerRunError(RuntimeError):
@@ -115,45 +115,25 @@ class AlgorithmStrategy(FedAvg):
                   config: Mapping[str, Any]) -> list[Message]:
         """One message per client: train the current stage (first asking for the previous round's score), or
         only score. The payload is the same for both: the previous round's broadcast is this stage's."""
-        train, score = list(train), set(score)
-        conf = {**self.shared_config, **config, "server-round": server_round, "num-clients": len(self.nodes)}
-        payload = self.algo.broadcast(self.global_state, self.memory)
+        train, score = set(train), set(score)
+        conf = {**self.shared_config, **config, "server-round": server_round, "num-clients": len(self.nodes),
+                "stage-index": self.stage.index}
+        arrays = {name: to_record(state) for name, state in self.algo.broadcast(self.global_state, self.memory).items()}
         messages = []
-        for k in sorted(set(train) | score):
-            extra: dict[str, Any] = {}
-            if k in self.restore and k in train:
-                extra[CLIENT_STATE] = to_record(self.client_states[k])
+        for k in sorted(train | score):
+            content = RecordDict({**arrays, CONFIG: ConfigRecord({**conf, "score": int(k in score)})})
+            if k in self.restore and k in train:       # once, after a resume
+                content[CLIENT_STATE] = to_record(self.client_states[k])
                 self.restore.discard(k)
-            content = payload_content(payload, {**conf, "stage-index": self.stage.index, "score": int(k in score)})
-            for name, record in extra.items():
-                content[name] = record
             kind = MessageType.TRAIN if k in train else MessageType.EVALUATE
             messages.append(Message(content=content, message_type=kind, dst_node_id=self.nodes[k]))
         return messages
-
-    def _collect(self, replies: Iterable[Message], expected: Iterable[int]) -> tuple[dict[int, Message], dict[int, str]]:
-        """(valid replies by client id, client id -> why it failed) for the clients `expected` to answer."""
-        expected = set(expected)
-        by_node = {n: k for k, n in self.nodes.items()}
-        answered: dict[int, Message] = {}
-        failed: dict[int, str] = {}
-        for m in replies:
-            k = by_node.get(m.metadata.src_node_id)
-            if k is None or k not in expected:
-                continue
-            if m.has_error():
-                failed[k] = m.error.reason
-            else:
-                answered[k] = m
-        for k in sorted(expected - set(answered)):
-            failed.setdefault(k, f"no reply within {self.round_timeout:.0f} s (node down or too slow)")
-        return answered, failed
 
     # --- one stage: train --------------------------------------------------------------------------
     def aggregate_train(self, server_round: int,
                         replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """`algo.aggregate` over the active clients that answered (ordered by client id, as in-process)."""
-        answered, failed = self._collect(replies, self.active)
+        answered, failed = collect_replies(replies, self.nodes, self.active, self.round_timeout)
         for k, why in failed.items():
             self.failed.setdefault(k, why)
         answered = {k: m for k, m in answered.items() if ARRAYS in m.content}
@@ -176,7 +156,7 @@ class AlgorithmStrategy(FedAvg):
     def close_round(self, pending: Pending, replies: Iterable[Message], result: Result) -> None:
         """The previous round's scores arrived (with this round's first stage, or alone after the last round):
         `algo.end_round` (FedAID: the DRO step), then `RoundCore.finish_round` for that round."""
-        answered, failed = self._collect(replies, pending.active)
+        answered, failed = collect_replies(replies, self.nodes, pending.active, self.round_timeout)
         scores = {k: float(m.content[METRICS]["score"]) for k, m in sorted(answered.items())
                   if "score" in m.content[METRICS]}
         failed.update({k: "the reply held no score" for k in answered if k not in scores})
@@ -187,11 +167,7 @@ class AlgorithmStrategy(FedAvg):
         except NonFiniteLossError as err:
             raise self.core.diverged(pending.server_round, err) from None
         self.memory = self.algo.end_round(pending.server_round, self.global_state, scores, self.memory)
-        after = self.algo.broadcast(self.global_state, self.memory)
-        if before.keys() != after.keys() or any(before[k] is not after[k] for k in before):
-            # The scores rode on a message built before end_round: only exact if end_round leaves it unchanged.
-            raise FlowerRunError(f"{self.algo.name}.end_round changes what the server broadcasts; "
-                                 "its scoring cannot share the next round's first message")
+        same_broadcast(self.algo, before, self.algo.broadcast(self.global_state, self.memory))
         if scores:
             result.evaluate_metrics_clientapp[pending.server_round] = MetricRecord(
                 {"loss": float(np.mean(list(scores.values())))})
@@ -258,6 +234,37 @@ class Pending:
     active: list[int]                # the clients to score: those that trained every stage
     failed: dict[int, str]
     train_losses: dict[str, float]
+
+
+def collect_replies(replies: Iterable[Message], nodes: Mapping[int, int], expected: Iterable[int],
+                    timeout: float) -> tuple[dict[int, Message], dict[int, str]]:
+    """(valid replies by client id, client id -> why it failed) for the clients `expected` to answer."""
+    expected = set(expected)
+    by_node = {n: k for k, n in nodes.items()}
+    answered: dict[int, Message] = {}
+    failed: dict[int, str] = {}
+    for m in replies:
+        k = by_node.get(m.metadata.src_node_id)
+        if k is None or k not in expected:
+            continue
+        if m.has_error():
+            failed[k] = m.error.reason
+        else:
+            answered[k] = m
+    for k in sorted(expected - set(answered)):
+        failed.setdefault(k, f"no reply within {timeout:.0f} s (node down or too slow)")
+    return answered, failed
+
+
+def same_broadcast(algo: Algorithm, before: Mapping[str, StateDict], after: Mapping[str, StateDict]) -> None:
+    """Refuse an algorithm whose `end_round` changes its broadcast: its scores cannot ride on the next message.
+
+    The scores of round r come back with round r+1's first message, built before round r's `end_round`;
+    that is exact only if `end_round` leaves what the clients receive unchanged (the very same tensors).
+    """
+    if before.keys() != after.keys() or any(before[k] is not after[k] for k in before):
+        raise FlowerRunError(f"{algo.name}.end_round changes what the server broadcasts; "
+                             "its scoring cannot share the next round's first message")
 
 
 def query_nodes(grid: Grid, min_nodes: int, timeout: float,
