@@ -100,6 +100,24 @@ def test_subprocess_environment_is_offline(tmp_path):
     assert env["RAY_USAGE_STATS_ENABLED"] == "0" and env["FLWR_HOME"] == str(tmp_path)
 
 
+def test_scores_can_ride_on_the_next_message_only_if_end_round_keeps_the_broadcast():
+    """Round r's scores come back with round r+1's first message, built before round r's DRO step: exact only
+    while `end_round` leaves the broadcast (global model, FedAID's anchor) untouched. FedAID's DRO step must
+    pass; an algorithm whose end_round changes the anchor must be refused, not silently drift from in-process."""
+    from fedaid_lite.flower.strategy import FlowerRunError, same_broadcast
+    from fedaid_lite.registry import make_algorithm
+
+    algo = make_algorithm(Experiment.tiny().override({"fed.algorithm": "fedaid"}), 3)
+    state = {"w": torch.zeros(2)}
+    memory = algo.init_memory(state, [4, 5, 6])
+    before = algo.broadcast(state, memory)
+    stepped = algo.end_round(1, state, {0: 1.0, 1: 2.0, 2: 3.0}, memory)
+    assert stepped["dro_weights"] != memory["dro_weights"]          # the step did happen
+    same_broadcast(algo, before, algo.broadcast(state, stepped))
+    with pytest.raises(FlowerRunError, match="end_round changes what the server broadcasts"):
+        same_broadcast(algo, before, algo.broadcast(state, {**stepped, "anchor": {"w": torch.ones(2)}}))
+
+
 # --- simulation engine: equivalence -------------------------------------------------------------------
 
 @pytest.mark.parametrize("algorithm, fraction", [("fedavg", 1.0), ("fedaid", 1.0), ("fedaid", 0.67)])
