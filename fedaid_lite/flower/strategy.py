@@ -136,7 +136,9 @@ class AlgorithmStrategy(FedAvg):
         answered, failed = collect_replies(replies, self.nodes, self.active, self.round_timeout)
         for k, why in failed.items():
             self.failed.setdefault(k, why)
-        answered = {k: m for k, m in answered.items() if ARRAYS in m.content}
+        for k in [k for k, m in answered.items() if ARRAYS not in m.content]:
+            self.failed.setdefault(k, "the reply held no model")
+            del answered[k]
         self.active = sorted(answered)
         updates = [ClientUpdate(k, from_record(m.content[ARRAYS]), int(m.content[METRICS]["num-examples"]),
                                 float(m.content[METRICS]["loss"])) for k, m in sorted(answered.items())]
