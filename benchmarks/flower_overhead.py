@@ -2,6 +2,7 @@
 
     python benchmarks/flower_overhead.py                    # Experiment.tiny(), FedAvg, 2 rounds
     python benchmarks/flower_overhead.py --preset default   # the class preset (minutes)
+    python benchmarks/flower_overhead.py --preset default --only deployment --algorithm fedaid
     python benchmarks/flower_overhead.py --isolation subprocess   # Flower's default SuperNode mode
     python benchmarks/flower_overhead.py --smoke            # checks imports only (Flower starts in ~20 s)
 
@@ -14,8 +15,10 @@ SuperNode (`fedaid_lite.flower.worker`); with `--isolation subprocess`, Flower's
 - deployment on localhost (the path to real sites; target ≤ 2x in-process, docs/budgets.md), with
   `fedaid_lite.flower.deployment.LocalDeployment` and `flwr run flower_app`, timed from starting the
   SuperLink to the end of `flwr run`. Its floor is Flower's polling: the SuperNode pulls messages every
-  3 s and the server pulls replies every 3 s, so each of the run's round-trips (1 query + per round
-  one per training stage + 1 scoring) costs ≥ 3 s whatever the training takes;
+  3 s and the server pulls replies every 3 s, so each of the run's round-trips costs ≥ 3 s whatever the
+  training takes. A run of R rounds makes 1 query + R × (one per training stage) + 1 closing scoring
+  round-trips (each round's scores ride on the next round's first train message): R + 2 for FedAvg,
+  2R + 2 for FedAID;
 - simulation (Ray), reported: Ray's start-up (~20 s) is a fixed cost the notebooks avoid.
 Skipped cleanly, with the reason, when flwr or `fedaid_lite.flower` is not installed.
 """
@@ -32,7 +35,7 @@ DEPLOY = "Flower deployment (localhost) / in-process"
 SIMULATION = "Flower simulation (Ray) / in-process"
 
 
-def run_deployment(cfg, out_dir: str, sites: int, isolation: str = "process"):  # -> History
+def run_deployment(cfg, out_dir: str, sites: int, isolation: str = "process", timeout: float = 480):  # -> History
     """`cfg` on a SuperLink + one SuperNode per site on 127.0.0.1 (fedaid_lite.flower.deployment)."""
     from pathlib import Path
 
@@ -44,7 +47,7 @@ def run_deployment(cfg, out_dir: str, sites: int, isolation: str = "process"):  
     out = Path(out_dir) / "out"
     run_config = to_run_config(cfg, output_dir=str(out), min_nodes=sites)
     with LocalDeployment(Path(out_dir) / "deploy", nodes, isolation=isolation) as fed:
-        proc = fed.run(ROOT / "flower_app", run_config, timeout=480)
+        proc = fed.run(ROOT / "flower_app", run_config, timeout=timeout)
     if proc.returncode != 0 or not (out / "history.json").is_file():
         raise RuntimeError(f"flwr run failed (exit {proc.returncode}): {(proc.stderr or proc.stdout)[-800:]}")
     return History.load(out / "history.json")
@@ -57,6 +60,8 @@ def main() -> None:
     p.add_argument("--isolation", default="process", choices=("process", "subprocess"),
                    help="SuperNode mode: one long-lived ClientApp per node (default) or Flower's one per message")
     p.add_argument("--only", choices=("deployment", "simulation"), help="measure one engine only")
+    p.add_argument("--algorithm", default="fedavg", choices=("fedavg", "fedaid"),
+                   help="fedavg: one round-trip per round (default); fedaid: two")
     args = p.parse_args()
     target = f"<= {TARGET:.0f}"
     try:
@@ -81,7 +86,7 @@ def main() -> None:
     from fedaid_lite.config import Experiment
     from fedaid_lite.federated import run_federated
 
-    cfg = Experiment.preset(args.preset).override({"fed.algorithm": "fedavg", "fed.rounds": args.rounds,
+    cfg = Experiment.preset(args.preset).override({"fed.algorithm": args.algorithm, "fed.rounds": args.rounds,
                                                    "train.threads": args.threads, "train.device": "cpu"})
     from fedaid_lite.data import load_hospitals
 
@@ -91,10 +96,11 @@ def main() -> None:
     local = run_federated(cfg)
     inprocess_s = time.perf_counter() - start
     print(f"in-process: {inprocess_s:.1f} s for {len(local.records)} rounds", flush=True)
-    detail = dict(inprocess_s=inprocess_s, preset=args.preset, rounds=args.rounds, algorithm="fedavg",
+    detail = dict(inprocess_s=inprocess_s, preset=args.preset, rounds=args.rounds, algorithm=args.algorithm,
                   threads=args.threads)
 
-    engines = ((DEPLOY, target, lambda out: run_deployment(cfg, out, sites, args.isolation)),
+    engines = ((DEPLOY, target, lambda out: run_deployment(cfg, out, sites, args.isolation,
+                                                            timeout=max(480.0, 10 * inprocess_s))),
                (SIMULATION, "(reported)", lambda out: run_flower_simulation(cfg, out, progress=False)))
     for name, goal, run in engines:
         if args.only and args.only not in name.lower():

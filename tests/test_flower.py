@@ -100,11 +100,32 @@ def test_subprocess_environment_is_offline(tmp_path):
     assert env["RAY_USAGE_STATS_ENABLED"] == "0" and env["FLWR_HOME"] == str(tmp_path)
 
 
+def test_scores_can_ride_on_the_next_message_only_if_end_round_keeps_the_broadcast():
+    """Round r's scores come back with round r+1's first message, built before round r's DRO step: exact only
+    while `end_round` leaves the broadcast (global model, FedAID's anchor) untouched. FedAID's DRO step must
+    pass; an algorithm whose end_round changes the anchor must be refused, not silently drift from in-process."""
+    from fedaid_lite.flower.strategy import FlowerRunError, same_broadcast
+    from fedaid_lite.registry import make_algorithm
+
+    algo = make_algorithm(Experiment.tiny().override({"fed.algorithm": "fedaid"}), 3)
+    state = {"w": torch.zeros(2)}
+    memory = algo.init_memory(state, [4, 5, 6])
+    before = algo.broadcast(state, memory)
+    stepped = algo.end_round(1, state, {0: 1.0, 1: 2.0, 2: 3.0}, memory)
+    assert stepped["dro_weights"] != memory["dro_weights"]          # the step did happen
+    same_broadcast(algo, before, algo.broadcast(state, stepped))
+    with pytest.raises(FlowerRunError, match="end_round changes what the server broadcasts"):
+        same_broadcast(algo, before, algo.broadcast(state, {**stepped, "anchor": {"w": torch.ones(2)}}))
+
+
 # --- simulation engine: equivalence -------------------------------------------------------------------
 
-@pytest.mark.parametrize("algorithm", ["fedavg", "fedaid"])
-def test_simulation_matches_in_process_engine(manifest, tmp_path, algorithm):
+@pytest.mark.parametrize("algorithm, fraction", [("fedavg", 1.0), ("fedaid", 1.0), ("fedaid", 0.67)])
+def test_simulation_matches_in_process_engine(manifest, tmp_path, algorithm, fraction):
     """Same config and seed on both engines -> the same final model, checkpoint and History records.
+
+    Round r's scores ride on round r+1's first train message; with `fed.fraction` < 1 (2 of 3 sites a
+    round) a site scored but not sampled next gets an evaluate message in the same batch instead.
 
     Expected bit-identical: clients are addressed by partition id (not Flower's random node ids),
     sampled with the same seeded `sample_clients`, trained with the same `batch_seed`, aggregated in
@@ -115,7 +136,12 @@ def test_simulation_matches_in_process_engine(manifest, tmp_path, algorithm):
     from fedaid_lite.federated import run_federated
     from fedaid_lite.flower.simulation import run_flower_simulation
 
-    cfg = tiny(manifest, algorithm)
+    cfg = tiny(manifest, algorithm, **{"fed.fraction": fraction})
+    if fraction < 1:   # the case exists: some site trains in one round and not in the next
+        from fedaid_lite.rounds import sample_clients
+
+        sampled = [set(sample_clients(cfg, r, SITES)) for r in range(1, cfg.fed.rounds + 1)]
+        assert any(a - b for a, b in zip(sampled, sampled[1:]))
     flower = run_flower_simulation(cfg, tmp_path / "flower", progress=False)
     local = run_federated(cfg, checkpoint_dir=tmp_path / "inprocess")
     assert len(flower.records) == len(local.records) == cfg.fed.rounds
@@ -132,6 +158,47 @@ def test_simulation_matches_in_process_engine(manifest, tmp_path, algorithm):
     ca, cb = load_checkpoint(tmp_path / "flower"), load_checkpoint(tmp_path / "inprocess")   # same checkpoint too
     assert ca.server_round == cb.server_round == cfg.fed.rounds
     assert_close(ca.memory.get("dro_weights"), cb.memory.get("dro_weights"), "dro_weights")
+
+
+@pytest.mark.parametrize("algorithm", ["fedaid", "moon"])
+def test_server_resumes_from_its_checkpoint(manifest, tmp_path, algorithm):
+    """A ServerApp stopped after round 2 of 4 and started again on its output folder continues from the
+    checkpoint it wrote (model, DRO weights, anchor, kept client models, History) and ends exactly where an
+    uninterrupted run ends; a changed config is refused before anything is written. A failure means a server
+    restart loses or alters the run (e.g. the DRO weights or the anchor restart from round 0, or MOON's
+    clients, whose new run starts with an empty context.state, do not get their previous models back)."""
+    from fedaid_lite.checkpoint import CheckpointError
+    from fedaid_lite.federated import run_federated
+    from fedaid_lite.flower.server_app import run_server
+    from fedaid_lite.flower.settings import RunnerSettings
+    from fedaid_lite.flower.simulation import run_flower_simulation
+
+    cfg = tiny(manifest, algorithm, **{"fed.rounds": 4})
+    out = tmp_path / "flower"
+    first = run_flower_simulation(cfg.override({"fed.rounds": 2}), out, progress=False)   # the "killed" server
+    assert [r["round"] for r in first.records] == [1, 2] and load_checkpoint(out).server_round == 2
+    config_before = (out / "config.json").read_text()
+    with pytest.raises(CheckpointError, match="train.lr"):      # refused before the grid is even touched
+        run_server(None, cfg.override({"train.lr": cfg.train.lr * 2}), RunnerSettings(output_dir=str(out)))
+    assert (out / "config.json").read_text() == config_before
+    resumed = run_flower_simulation(cfg, out, progress=False)                             # the restart
+    local = run_federated(cfg, checkpoint_dir=tmp_path / "inprocess")                     # uninterrupted
+    assert [r["round"] for r in resumed.records] == [1, 2, 3, 4]
+    # Rounds 1-2 are the first server's records, times included: a restart from scratch would retime them.
+    assert resumed.records[:2] == first.records
+    for a, b in zip(resumed.records, local.records):
+        for key in sorted(set(b) - {"time", "round_seconds"}):
+            assert_close(a[key], b[key], key)
+    assert resumed.records[1]["time"] < resumed.records[2]["time"]     # the clock continued, not restarted
+    sa, sb = final_state(out), final_state(tmp_path / "inprocess")
+    assert max(float((sa[k] - sb[k]).abs().max()) for k in sa) <= 1e-6
+    ca, cb = load_checkpoint(out), load_checkpoint(tmp_path / "inprocess")
+    assert ca.server_round == 4
+    assert_close(ca.memory.get("dro_weights"), cb.memory.get("dro_weights"), "dro_weights")
+    assert ("anchor" in ca.memory) == ("anchor" in cb.memory) == (algorithm == "fedaid")
+    for k in cb.memory.get("anchor", {}):
+        assert float((ca.memory["anchor"][k] - cb.memory["anchor"][k]).abs().max()) <= 1e-6, k
+    assert sorted(ca.client_states) == sorted(cb.client_states)           # MOON's kept models
 
 
 def assert_close(a, b, where: str) -> None:
@@ -195,8 +262,10 @@ def test_deployment_runs_fedaid_on_localhost(manifest, tmp_path):
         assert record["metrics"]
     assert (out / "model" / "config.json").exists()
     assert not [pid for pid in started if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
-    for i in range(SITES):   # each node's messages (query, 2 x (2 train stages + evaluate)) ran in its worker
-        assert fed.log(f"worker-{i}").count(") done in ") == 7, fed.log(f"worker-{i}")[-2000:]
+    # Each node's messages ran in its worker: query, 2 rounds x 2 train stages (round 1's scores ride on round
+    # 2's first one), 1 closing evaluate. 7 would mean scoring still costs its own round-trip per round.
+    for i in range(SITES):
+        assert fed.log(f"worker-{i}").count(") done in ") == 6, fed.log(f"worker-{i}")[-2000:]
 
 
 def test_deployment_rejects_bad_arguments(tmp_path):

@@ -1,8 +1,11 @@
 """The ClientApp: one hospital's side of every algorithm, as three thin Flower handlers.
 
     query    -> who am I: client id, site name, number of training pairs (the server's p_k)
-    train    -> `algo.client_train` for one stage of one round (FedAID: two train messages per round)
-    evaluate -> `algo.client_score`: the new global model's loss on this client's held-out share
+    train    -> `algo.client_train` for one stage of one round (FedAID: two train messages per round); the
+                first stage's message may also ask for `algo.client_score` of the model it carries (the
+                previous round's score, computed before training)
+    evaluate -> `algo.client_score` alone: the closing score of a run's last round, or of a client that
+                trained last round but is not sampled in this one
 
 The Experiment comes from `context.run_config` (dotted kebab keys through `Experiment.override`); the
 data from `context.node_config`: `partition-id` (= site index) for the synthetic hospitals, or
@@ -15,6 +18,7 @@ rows mean what the server's tokenizer says, whatever a site would train or load 
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -176,22 +180,31 @@ def build_client_app(defaults: Mapping[str, Any] | None = None) -> ClientApp:
     def train(msg: Message, context: Context) -> Message:
         node = cached_node(defaults, msg, context)
         conf = msg.content[CONFIG]
+        if CLIENT_STATE in msg.content.array_records:    # the server resumed a run: this client's kept state
+            context.state[CLIENT_STATE] = msg.content.array_records[CLIENT_STATE]
+        payload = payload_from(msg.content)
+        scored: dict[str, float] = {}
+        if int(conf.get("score", 0)):
+            # The previous round's score, on the model just received, before training changes anything.
+            scored = {"score": node.algo.client_score(node.runtime, payload, node.holdout, client_state(context)),
+                      "num-holdout": len(node.holdout)}
+            if not math.isfinite(scored["score"]):
+                return reply(msg, node, scored)       # the server stops the run: training on it is pointless
         server_round = int(conf["server-round"])
         stage = node.algo.stages(server_round)[int(conf["stage-index"])]
-        update = node.algo.client_train(stage, node.runtime, payload_from(msg.content), node.train,
-                                        client_id=node.client_id,
+        update = node.algo.client_train(stage, node.runtime, payload, node.train, client_id=node.client_id,
                                         seed=batch_seed(node.cfg.seed, server_round, node.client_id, stage.index),
                                         client_state=client_state(context))
         if update.client_state is not None:
             context.state[CLIENT_STATE] = to_record(update.client_state)
-        return reply(msg, node, {"num-examples": update.num_examples, "loss": update.loss},
+        return reply(msg, node, {"num-examples": update.num_examples, "loss": update.loss, **scored},
                      **{ARRAYS: to_record(update.state)})
 
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         node = cached_node(defaults, msg, context)
         score = node.algo.client_score(node.runtime, payload_from(msg.content), node.holdout, client_state(context))
-        return reply(msg, node, {"num-examples": len(node.holdout), "loss": score})
+        return reply(msg, node, {"num-examples": len(node.holdout), "loss": score, "score": score})
 
     return app
 

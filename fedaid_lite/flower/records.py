@@ -11,18 +11,19 @@ record with per-tensor arrays (e.g. from another Flower app) is still read.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from typing import Mapping
 
 import numpy as np
 import torch
-from flwr.app import ArrayRecord, ConfigRecord, RecordDict
+from flwr.app import ArrayRecord, RecordDict
 
 from ..protocol import StateDict
 
 CONFIG = "config"          # the ConfigRecord of every server message
 ARRAYS = "arrays"          # the trained model in a train reply (Flower's default key)
 METRICS = "metrics"        # the MetricRecord of every reply
-CLIENT_STATE = "client-state"   # per-client memory (MOON, LocalOnly) in the ClientApp's context.state
+CLIENT_STATE = "client-state"   # per-client memory (MOON, LocalOnly) in the ClientApp's context.state, and
+                                # in the first train message after a server resume (the new run's is empty)
 
 
 LAYOUT, BYTES = "layout", "bytes"   # the two arrays of a packed record
@@ -64,13 +65,7 @@ def from_record(record: ArrayRecord) -> StateDict:
     return state
 
 
-def payload_content(payload: Mapping[str, StateDict], config: Mapping[str, Any]) -> RecordDict:
-    """What the server sends: one ArrayRecord per payload entry ("global", FedAID's "anchor") plus config."""
-    content: dict[str, Any] = {name: to_record(state) for name, state in payload.items()}
-    content[CONFIG] = ConfigRecord(dict(config))
-    return RecordDict(content)
-
-
 def payload_from(content: RecordDict) -> dict[str, StateDict]:
-    """Inverse of `payload_content` (without the config)."""
-    return {name: from_record(record) for name, record in content.array_records.items()}
+    """The payload a server message carries: its ArrayRecords ("global", FedAID's "anchor") as state dicts,
+    without a resumed client's own state (`CLIENT_STATE`)."""
+    return {name: from_record(record) for name, record in content.array_records.items() if name != CLIENT_STATE}

@@ -4,6 +4,11 @@ Flower returns nothing to a notebook, so the run's output folder (`output-dir` i
 the result, in the in-process engine's layout: `history.json` and the round's checkpoint (rewritten
 after every round by `rounds.RoundCore`, same record keys), `config.json`, and `model/` (the final
 global model; LocalOnly also writes `local_models/`).
+
+Started again on the same output folder (after a crash, a kill, or with a larger `fed.rounds`), the
+ServerApp resumes from that checkpoint: model, DRO weights and anchor, kept client states, History; a
+checkpoint of a different config is refused as the in-process engine refuses it (only `RUNTIME_ONLY`
+keys such as `fed.rounds` may change). It ends with the same model as an uninterrupted run.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from tqdm.auto import tqdm
 
 from ..config import Experiment
 from ..data.types import Hospitals
-from ..federated import finish_run, prepare_server
+from ..checkpoint import load_checkpoint
+from ..federated import check_output_dir, finish_run, prepare_server
 from ..history import History, atomic_write_text
 from ..protocol import clone_state
 from ..registry import make_algorithm
@@ -29,13 +35,16 @@ from .strategy import AlgorithmStrategy
 def run_server(grid: Grid, cfg: Experiment, settings: RunnerSettings, *, hospitals: Hospitals | None = None,
                on_round: OnRound | None = None, progress: bool = False) -> History:
     """The whole server side of one run on `grid`; returns (and saves) the History."""
+    out = Path(settings.output_dir)
+    # A checkpoint there is resumed; one of a different run is refused before anything is written.
+    check_output_dir(cfg, out)
     # The server's own copy of the hospitals: evaluation data and the shared tokenizer.
     server = prepare_server(cfg, hospitals=hospitals)
-    out = Path(settings.output_dir)
+    ckpt = load_checkpoint(out, server.device)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", cfg.to_json())
-    bar = tqdm(total=cfg.fed.rounds, desc=f"{cfg.fed.algorithm} (flower)", unit="round",
-               leave=False) if progress else None
+    bar = tqdm(total=cfg.fed.rounds, initial=ckpt.server_round if ckpt else 0, desc=f"{cfg.fed.algorithm} (flower)",
+               unit="round", leave=False) if progress else None
 
     def after_round(record: dict[str, Any], trained: TrainedState) -> None:
         if bar is not None:
@@ -47,6 +56,8 @@ def run_server(grid: Grid, cfg: Experiment, settings: RunnerSettings, *, hospita
         cfg, lambda k: make_algorithm(cfg, k), clone_state(server.runtime.model), evaluate=server.evaluator(),
         round_timeout=settings.round_timeout, min_nodes=settings.min_nodes, on_round=after_round,
         shared_config={"tokenizer": server.hospitals.tokenizer.backend_tokenizer.to_str()}, checkpoint_dir=out)
+    if ckpt is not None:
+        strategy.resume(ckpt)
     try:
         strategy.start(grid)
     finally:

@@ -1,21 +1,34 @@
 """`AlgorithmStrategy`: a Flower FedAvg whose train/evaluate steps are our algorithms' server side.
 
-Per round r (the same protocol as `federated.run_federated`, one Flower round-trip per step):
+Per round r (the same protocol as `federated.run_federated`, one Flower round-trip per stage):
 
-    for stage in algo.stages(r):       configure_train -> ClientApp train -> aggregate_train (algo.aggregate)
-    configure_evaluate -> ClientApp evaluate (algo.client_score) -> aggregate_evaluate (algo.end_round: DRO)
-    rounds.RoundCore.finish_round: evaluate if due, append the History record, checkpoint, on_round
+    for stage in algo.stages(r):     train message -> ClientApp train (algo.client_train) -> algo.aggregate
+      (stage 0 also asks for round r-1's score: the client scores the global model it just received on its
+       held-out share, algo.client_score, then trains from it; the server then closes round r-1:
+       algo.end_round (FedAID: the DRO step) and rounds.RoundCore.finish_round: evaluate if due, record,
+       checkpoint, on_round)
+    after the last round: one evaluate round-trip for its scores, then it is closed the same way
+
+So FedAvg costs one round-trip per round and FedAID two (plus one closing round-trip per run), not one
+more per round for scoring. This is exact because the payload a client scores in-process,
+`algo.broadcast(θ_r, memory)`, is the one round r+1 trains from: `end_round` changes only the DRO weights,
+which the server alone uses (the strategy checks this every round). Round r+1's aggregation waits for
+round r's DRO step, as in-process.
 
 The strategy only moves messages; sampling, the divergence check, the eval cadence, the record and the
 checkpoint are `rounds.RoundCore`'s, the same code the in-process engine runs. Before round 1 one
 `query` round-trip maps Flower node ids to client ids (partition-id / site) and learns n_k. Clients are
-sampled with `rounds.sample_clients` (seeded), not Flower's `random.sample`, so runs are reproducible. A client that fails or does not answer within `round-timeout` is left out of
-the rest of the round and listed in the record's `failed_clients` (its DRO weight is kept, not stepped).
+sampled with `rounds.sample_clients` (seeded), not Flower's `random.sample`, so runs are reproducible. A
+client that fails or does not answer within `round-timeout` is left out of the rest of the round and listed
+in the record's `failed_clients` (its DRO weight is kept, not stepped); a client that fails the message
+carrying round r's score is listed as failed in round r too. `resume(checkpoint)` continues a run after
+the checkpoint's round (the ServerApp does this when its output folder holds one).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
@@ -25,12 +38,13 @@ from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, Result
 
 from ..algorithms import Algorithm
+from ..checkpoint import Checkpoint
 from ..config import Experiment
 from ..history import History
 from ..protocol import ClientUpdate, StateDict
-from ..rounds import Evaluate, OnRound, RoundCore, RoundState
+from ..rounds import Evaluate, OnRound, RoundCore, RoundState, sample_clients
 from ..train import NonFiniteLossError
-from .records import ARRAYS, CONFIG, METRICS, from_record, payload_content, to_record
+from .records import ARRAYS, CLIENT_STATE, CONFIG, METRICS, from_record, to_record
 
 
 class FlowerRunError(RuntimeError):
@@ -58,10 +72,11 @@ class AlgorithmStrategy(FedAvg):
         self.names: list[str] = []
         self.history = History(config=cfg.to_dict())
         self.stage = None
+        self.resumed: Checkpoint | None = None     # set by `resume`: continue after its round
+        self.restore: set[int] = set()             # clients whose kept state goes back with their next message
         self.active: list[int] = []                # clients still in this round
         self.failed: dict[int, str] = {}           # client id -> why it dropped out this round
         self.train_losses: dict[str, float] = {}
-        self.scores: dict[int, float] = {}
 
     # --- discovery -------------------------------------------------------------------------------
     def discover(self, grid: Grid) -> None:
@@ -74,23 +89,57 @@ class AlgorithmStrategy(FedAvg):
             raise FlowerRunError(f"{self.algo.name} pools all data in one place; run it with the in-process engine")
         self.memory = self.algo.init_memory(self.global_state, [info[k][2] for k in sorted(info)])
         self.history.site_names = list(self.names)
+        if self.resumed is not None:
+            self._apply_resume()
         self.core = RoundCore(self.cfg, self.algo, self.names, self.history, evaluate=self.evaluate,
                               checkpoint_dir=self.checkpoint_dir, on_round=self.on_round)
 
-    # --- one stage: train --------------------------------------------------------------------------
-    def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
-                        grid: Grid) -> Iterable[Message]:
-        """One train message per active client: the broadcast payload and the stage to run."""
-        conf = {**self.shared_config, **config, "server-round": server_round, "stage-index": self.stage.index,
-                "num-clients": len(self.nodes)}
-        content = payload_content(self.algo.broadcast(self.global_state, self.memory), conf)
-        return [Message(content=content, message_type=MessageType.TRAIN, dst_node_id=self.nodes[k])
-                for k in self.active]
+    # --- resume ------------------------------------------------------------------------------------
+    def resume(self, ckpt: Checkpoint) -> None:
+        """Continue after `ckpt`'s round: its model, memory (DRO weights, anchor), client states and History."""
+        self.resumed, self.history = ckpt, ckpt.history    # saved as is if the federation never comes up
 
+    def _apply_resume(self) -> None:
+        ckpt = self.resumed
+        if ckpt.history.site_names and list(ckpt.history.site_names) != self.names:
+            raise FlowerRunError(f"the checkpoint's sites {ckpt.history.site_names} are not this federation's "
+                                 f"{self.names}; use a new output folder")
+        self.global_state, self.memory = ckpt.global_state, dict(ckpt.memory)
+        self.client_states = dict(ckpt.client_states)
+        self.history.config, self.history.site_names = self.cfg.to_dict(), list(self.names)
+        # The ClientApps of a new run start with an empty context.state: hand MOON/LocalOnly theirs back once.
+        self.restore = set(self.client_states)
+
+    # --- messages ----------------------------------------------------------------------------------
+    def _messages(self, server_round: int, train: Iterable[int], score: Iterable[int],
+                  config: Mapping[str, Any]) -> list[Message]:
+        """One message per client: train the current stage (first asking for the previous round's score), or
+        only score. The payload is the same for both: the previous round's broadcast is this stage's."""
+        train, score = set(train), set(score)
+        conf = {**self.shared_config, **config, "server-round": server_round, "num-clients": len(self.nodes),
+                "stage-index": self.stage.index}
+        arrays = {name: to_record(state) for name, state in self.algo.broadcast(self.global_state, self.memory).items()}
+        messages = []
+        for k in sorted(train | score):
+            content = RecordDict({**arrays, CONFIG: ConfigRecord({**conf, "score": int(k in score)})})
+            if k in self.restore and k in train:       # once, after a resume
+                content[CLIENT_STATE] = to_record(self.client_states[k])
+                self.restore.discard(k)
+            kind = MessageType.TRAIN if k in train else MessageType.EVALUATE
+            messages.append(Message(content=content, message_type=kind, dst_node_id=self.nodes[k]))
+        return messages
+
+    # --- one stage: train --------------------------------------------------------------------------
     def aggregate_train(self, server_round: int,
                         replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
-        """`algo.aggregate` over the clients that answered (ordered by client id, as in-process)."""
-        answered = self._answered(replies)
+        """`algo.aggregate` over the active clients that answered (ordered by client id, as in-process)."""
+        answered, failed = collect_replies(replies, self.nodes, self.active, self.round_timeout)
+        for k, why in failed.items():
+            self.failed.setdefault(k, why)
+        for k in [k for k, m in answered.items() if ARRAYS not in m.content]:
+            self.failed.setdefault(k, "the reply held no model")
+            del answered[k]
+        self.active = sorted(answered)
         updates = [ClientUpdate(k, from_record(m.content[ARRAYS]), int(m.content[METRICS]["num-examples"]),
                                 float(m.content[METRICS]["loss"])) for k, m in sorted(answered.items())]
         if not updates:
@@ -105,77 +154,119 @@ class AlgorithmStrategy(FedAvg):
         loss = float(np.mean([u.loss for u in updates]))
         return to_record(self.global_state), MetricRecord({"loss": loss})
 
-    # --- scoring: evaluate -------------------------------------------------------------------------
-    def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
-                           grid: Grid) -> Iterable[Message]:
-        """One evaluate message per active client: score the new global model on its held-out share."""
-        conf = {**self.shared_config, **config, "server-round": server_round, "num-clients": len(self.nodes)}
-        content = payload_content(self.algo.broadcast(self.global_state, self.memory), conf)
-        return [Message(content=content, message_type=MessageType.EVALUATE, dst_node_id=self.nodes[k])
-                for k in self.active]
-
-    def aggregate_evaluate(self, server_round: int, replies: Iterable[Message]) -> MetricRecord | None:
-        """`algo.end_round` (FedAID: the DRO step) on the scores of the clients that answered."""
-        self.scores = {k: float(m.content[METRICS]["loss"]) for k, m in sorted(self._answered(replies).items())}
+    # --- scoring: the end of a round ---------------------------------------------------------------
+    def close_round(self, pending: Pending, replies: Iterable[Message], result: Result) -> None:
+        """The previous round's scores arrived (with this round's first stage, or alone after the last round):
+        `algo.end_round` (FedAID: the DRO step), then `RoundCore.finish_round` for that round."""
+        answered, failed = collect_replies(replies, self.nodes, pending.active, self.round_timeout)
+        scores = {k: float(m.content[METRICS]["score"]) for k, m in sorted(answered.items())
+                  if "score" in m.content[METRICS]}
+        failed.update({k: "the reply held no score" for k in answered if k not in scores})
+        failed = {**pending.failed, **{k: why for k, why in failed.items() if k not in pending.failed}}
+        before = self.algo.broadcast(self.global_state, self.memory)
         try:
-            self.core.check(server_round, self.global_state, self.scores)
+            self.core.check(pending.server_round, self.global_state, scores)
         except NonFiniteLossError as err:
-            raise self.core.diverged(server_round, err) from None
-        self.memory = self.algo.end_round(server_round, self.global_state, self.scores, self.memory)
-        return MetricRecord({"loss": float(np.mean(list(self.scores.values())))}) if self.scores else None
-
-    def _answered(self, replies: Iterable[Message]) -> dict[int, Message]:
-        """Valid replies by client id; everyone else active becomes a failure of this round."""
-        by_node = {n: k for k, n in self.nodes.items()}
-        answered: dict[int, Message] = {}
-        for m in replies:
-            k = by_node.get(m.metadata.src_node_id)
-            if m.has_error():
-                if k is not None:
-                    self.failed[k] = m.error.reason
-            elif k is not None and k in self.active:
-                answered[k] = m
-        for k in self.active:
-            if k not in answered:
-                self.failed.setdefault(k, f"no reply within {self.round_timeout:.0f} s (node down or too slow)")
-        self.active = sorted(answered)
-        return answered
+            raise self.core.diverged(pending.server_round, err) from None
+        self.memory = self.algo.end_round(pending.server_round, self.global_state, scores, self.memory)
+        same_broadcast(self.algo, before, self.algo.broadcast(self.global_state, self.memory))
+        if scores:
+            result.evaluate_metrics_clientapp[pending.server_round] = MetricRecord(
+                {"loss": float(np.mean(list(scores.values())))})
+        record = self.core.finish_round(pending.server_round, pending.sampled,
+                                        RoundState(self.global_state, self.memory, dict(self.client_states)),
+                                        scores, pending.train_losses, failed=failed)
+        if record["metrics"]:
+            result.evaluate_metrics_serverapp[pending.server_round] = MetricRecord(
+                {k: float(v) for k, v in record["metrics"].items() if v is not None and np.isfinite(v)})
 
     # --- the loop ----------------------------------------------------------------------------------
     def start(self, grid: Grid, initial_arrays: ArrayRecord | None = None, num_rounds: int | None = None,
               timeout: float | None = None, train_config: ConfigRecord | None = None,
               evaluate_config: ConfigRecord | None = None, evaluate_fn: Any = None) -> Result:
-        """Run `cfg.fed.rounds` rounds (all stages, scoring, server-side evaluation); see `history`."""
+        """Run the rounds still to do up to `cfg.fed.rounds` (all stages, scoring, server-side evaluation).
+
+        Round r's per-client scores ride on round r+1's first train message (the client scores the global
+        model it receives, then trains from it): a round costs one round-trip per stage. The last round's
+        scores take one closing evaluate round-trip, so the DRO weights after it are today's.
+        """
         if evaluate_fn is not None:
             raise ValueError("AlgorithmStrategy evaluates through its `evaluate` argument, not evaluate_fn")
         if initial_arrays is not None:
             self.global_state = from_record(initial_arrays)
         self.round_timeout = self.round_timeout if timeout is None else timeout
         self.discover(grid)
-        result = Result()
+        config = dict(train_config or {})
+        result, pending = Result(), None
         for server_round in self.core.rounds(num_rounds):
-            sampled = self.core.sample(server_round)
-            self.active, self.failed, self.train_losses = list(sampled), {}, {}
+            sampled = sample_clients(self.cfg, server_round, len(self.names))
             for stage in self.algo.stages(server_round):
                 self.stage = stage
-                replies = grid.send_and_receive(self.configure_train(server_round, ArrayRecord(),
-                                                                     ConfigRecord(dict(train_config or {})), grid),
-                                                timeout=self.round_timeout)
+                first = stage.index == 0
+                train = sampled if first else self.active
+                score = pending.active if (first and pending is not None) else []
+                replies = list(grid.send_and_receive(self._messages(server_round, train, score, config),
+                                                     timeout=self.round_timeout))
+                if first:
+                    if pending is not None:
+                        self.close_round(pending, replies, result)
+                    self.core.sample(server_round)          # this round's clock starts after the last one closed
+                    self.active, self.failed, self.train_losses = list(sampled), {}, {}
                 result.arrays, result.train_metrics_clientapp[server_round] = self.aggregate_train(server_round,
                                                                                                      replies)
-            replies = grid.send_and_receive(self.configure_evaluate(server_round, result.arrays,
-                                                                    ConfigRecord(dict(evaluate_config or {})), grid),
-                                            timeout=self.round_timeout)
-            scored = self.aggregate_evaluate(server_round, replies)
-            if scored is not None:
-                result.evaluate_metrics_clientapp[server_round] = scored
-            record = self.core.finish_round(server_round, sampled,
-                                            RoundState(self.global_state, self.memory, dict(self.client_states)),
-                                            self.scores, self.train_losses, failed=self.failed)
-            if record["metrics"]:
-                result.evaluate_metrics_serverapp[server_round] = MetricRecord(
-                    {k: float(v) for k, v in record["metrics"].items() if v is not None and np.isfinite(v)})
+            try:     # NaN weights: stop now, not after one more round of training on them
+                self.core.check(server_round, self.global_state, {})
+            except NonFiniteLossError as err:
+                raise self.core.diverged(server_round, err) from None
+            pending = Pending(server_round, sampled, list(self.active), dict(self.failed), dict(self.train_losses))
+        if pending is not None:     # the last round's scores: one evaluate round-trip
+            self.stage = self.algo.stages(pending.server_round)[0]
+            replies = grid.send_and_receive(self._messages(pending.server_round, [], pending.active,
+                                                           dict(evaluate_config or {})), timeout=self.round_timeout)
+            self.close_round(pending, replies, result)
         return result
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A round whose stages are done and whose scores are still on their way."""
+
+    server_round: int
+    sampled: list[int]
+    active: list[int]                # the clients to score: those that trained every stage
+    failed: dict[int, str]
+    train_losses: dict[str, float]
+
+
+def collect_replies(replies: Iterable[Message], nodes: Mapping[int, int], expected: Iterable[int],
+                    timeout: float) -> tuple[dict[int, Message], dict[int, str]]:
+    """(valid replies by client id, client id -> why it failed) for the clients `expected` to answer."""
+    expected = set(expected)
+    by_node = {n: k for k, n in nodes.items()}
+    answered: dict[int, Message] = {}
+    failed: dict[int, str] = {}
+    for m in replies:
+        k = by_node.get(m.metadata.src_node_id)
+        if k is None or k not in expected:
+            continue
+        if m.has_error():
+            failed[k] = m.error.reason
+        else:
+            answered[k] = m
+    for k in sorted(expected - set(answered)):
+        failed.setdefault(k, f"no reply within {timeout:.0f} s (node down or too slow)")
+    return answered, failed
+
+
+def same_broadcast(algo: Algorithm, before: Mapping[str, StateDict], after: Mapping[str, StateDict]) -> None:
+    """Refuse an algorithm whose `end_round` changes its broadcast: its scores cannot ride on the next message.
+
+    The scores of round r come back with round r+1's first message, built before round r's `end_round`;
+    that is exact only if `end_round` leaves what the clients receive unchanged (the very same tensors).
+    """
+    if before.keys() != after.keys() or any(before[k] is not after[k] for k in before):
+        raise FlowerRunError(f"{algo.name}.end_round changes what the server broadcasts; "
+                             "its scoring cannot share the next round's first message")
 
 
 def query_nodes(grid: Grid, min_nodes: int, timeout: float,
