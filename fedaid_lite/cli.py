@@ -157,12 +157,9 @@ def _experiment(args: argparse.Namespace) -> Experiment:
 
 
 def _manifest_path(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_dir():
-        p = p / "manifest.csv"
-    if not p.is_file():
-        raise FileNotFoundError(f"no manifest at {p}; pass a folder holding manifest.csv or the CSV itself")
-    return p.resolve()
+    from .data.check import manifest_file   # like every data import here: `--help` stays torch-free and fast
+
+    return manifest_file(path).resolve()
 
 
 def _info(args: argparse.Namespace) -> int:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from fedaid_lite.config import Experiment
+from fedaid_lite.data import write_dataset
 from fedaid_lite.data.tokenizer import train_tokenizer
 from fedaid_lite.data.types import FINDINGS, Hospitals, PairedData
 from fedaid_lite.evaluate import prepare_eval
@@ -84,3 +89,25 @@ def fake_hospitals_3x40() -> Hospitals:
 def fake_evalset(fake_hospitals_3x40: Hospitals):
     """`prepare_eval` of `fake_hospitals_3x40` with the fake prompts (tiny model config)."""
     return prepare_eval(fake_hospitals_3x40, Experiment.tiny().model, prompts=build_fake_prompts())
+
+
+def _cut_manifest(root: Path, num_sites: int) -> tuple[Path, list[str]]:
+    """The first `num_sites` sites of the tiny synthetic hospitals as a manifest (images shared, tokenizer beside it)."""
+    full = write_dataset(Experiment.tiny().data, root / "all")
+    rows = list(csv.DictReader(full.open(newline="", encoding="utf-8")))
+    sites = list(dict.fromkeys(r["site"] for r in rows))[:num_sites]
+    out = root / f"first{num_sites}"
+    out.mkdir()
+    with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(r for r in rows if r["site"] in sites)
+    (out / "images").symlink_to(full.parent / "images")
+    shutil.copy(full.parent / "tokenizer.json", out / "tokenizer.json")
+    return out / "manifest.csv", sites
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tmp_path_factory: pytest.TempPathFactory):
+    """A factory: `tiny_manifest(n)` -> (manifest path, site names) of the tiny hospitals' first n sites."""
+    return lambda num_sites: _cut_manifest(tmp_path_factory.mktemp("manifest"), num_sites)

@@ -7,10 +7,8 @@ hospitals written as a manifest (with its tokenizer.json), shared by both engine
 
 from __future__ import annotations
 
-import csv
 import json
 import math
-import shutil
 import threading
 import time
 import tomllib
@@ -34,23 +32,9 @@ SITES = 3
 
 
 @pytest.fixture(scope="module")
-def manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def manifest(tiny_manifest) -> Path:
     """A 3-site manifest cut from the tiny synthetic hospitals (images shared, tokenizer.json beside it)."""
-    from fedaid_lite.data import write_dataset
-
-    root = tmp_path_factory.mktemp("flower-data")
-    full = write_dataset(Experiment.tiny().data, root / "all")
-    rows = list(csv.DictReader(full.open(newline="", encoding="utf-8")))
-    sites = list(dict.fromkeys(r["site"] for r in rows))[:SITES]
-    out = root / "three"
-    out.mkdir()
-    with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(r for r in rows if r["site"] in sites)
-    (out / "images").symlink_to(full.parent / "images")
-    shutil.copy(full.parent / "tokenizer.json", out / "tokenizer.json")
-    return out / "manifest.csv"
+    return tiny_manifest(SITES)[0]
 
 
 def tiny(manifest: Path, algorithm: str, **extra) -> Experiment:

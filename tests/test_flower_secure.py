@@ -8,10 +8,8 @@ public key registered with `flwr supernode register`, SuperNodes with `--root-ce
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-import shutil
 import socket
 import ssl
 from pathlib import Path
@@ -96,14 +94,14 @@ def test_round_progress_ignores_a_previous_runs_history(tmp_path):
     assert seen == [1, 2] and count == 2
 
 
-def test_tls_deployment_admits_registered_supernodes_only(tmp_path):
+def test_tls_deployment_admits_registered_supernodes_only(tmp_path, tiny_manifest):
     """Two registered SuperNodes train a FedAvg round over TLS; a SuperNode with an unregistered key and a
     plain-text SuperNode are refused (they exit without ever joining); a plain-text HTTP request gets no
     answer; every listening socket is on 127.0.0.1. If this fails, the README's secure recipe does not do
     what it says: an unknown hospital could join, or traffic could go unencrypted or listen on the network."""
     creds = make_credentials(tmp_path / "certs", nodes=SITES)
     intruder = node_key_pair(tmp_path / "certs" / "intruder.key")       # a valid key nobody registered
-    manifest, sites = _two_site_manifest(tmp_path / "data")
+    manifest, sites = tiny_manifest(SITES)
     cfg = Experiment.tiny().override({"data.manifest": str(manifest), "fed.algorithm": "fedavg", "fed.rounds": 1})
     out = tmp_path / "out"
     run_config = to_run_config(cfg, output_dir=str(out), min_nodes=SITES)
@@ -139,24 +137,6 @@ def test_tls_deployment_admits_registered_supernodes_only(tmp_path):
     assert "No SuperNode found with the given public key" in fed.log("superlink")
     assert "Server disconnected without sending a response" in fed.log("supernode-3"), fed.log("supernode-3")[-2000:]
     assert fed.log("superlink").count("[Fleet.ActivateNode] Activated node_id") == SITES
-
-
-def _two_site_manifest(root: Path) -> tuple[Path, list[str]]:
-    """The first two sites of the tiny synthetic hospitals as a manifest (tokenizer.json beside it)."""
-    from fedaid_lite.data import write_dataset
-
-    full = write_dataset(Experiment.tiny().data, root / "all")
-    rows = list(csv.DictReader(full.open(newline="", encoding="utf-8")))
-    sites = list(dict.fromkeys(r["site"] for r in rows))[:SITES]
-    out = root / "two"
-    out.mkdir()
-    with (out / "manifest.csv").open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(r for r in rows if r["site"] in sites)
-    (out / "images").symlink_to(full.parent / "images")
-    shutil.copy(full.parent / "tokenizer.json", out / "tokenizer.json")
-    return out / "manifest.csv", sites
 
 
 def _connections(proc: psutil.Process) -> list:

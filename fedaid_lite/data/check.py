@@ -78,7 +78,8 @@ def manifest_file(path: str | Path) -> Path:
     if path.is_dir():
         path = path / "manifest.csv"
     if not path.is_file():
-        raise FileNotFoundError(f"manifest {path} not found; point data.manifest at a manifest.csv or its folder")
+        raise FileNotFoundError(f"no manifest at {path}; pass a folder holding manifest.csv, or the CSV itself "
+                                "(--data / data.manifest)")
     return path
 
 
