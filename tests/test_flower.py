@@ -104,7 +104,9 @@ def test_scores_can_ride_on_the_next_message_only_if_end_round_keeps_the_broadca
 
 # --- simulation engine: equivalence -------------------------------------------------------------------
 
-@pytest.mark.parametrize("algorithm, fraction", [("fedavg", 1.0), ("fedaid", 1.0), ("fedaid", 0.67)])
+# FedAvg (one stage) and FedAID with client sampling (two stages, piggybacked scores, score-only messages);
+# FedAID at fraction 1 takes the same path as the sampled case and is left out to keep `make test` short.
+@pytest.mark.parametrize("algorithm, fraction", [("fedavg", 1.0), ("fedaid", 0.67)])
 def test_simulation_matches_in_process_engine(manifest, tmp_path, algorithm, fraction):
     """Same config and seed on both engines -> the same final model, checkpoint and History records.
 
@@ -144,7 +146,9 @@ def test_simulation_matches_in_process_engine(manifest, tmp_path, algorithm, fra
     assert_close(ca.memory.get("dro_weights"), cb.memory.get("dro_weights"), "dro_weights")
 
 
-@pytest.mark.parametrize("algorithm", ["fedaid", "moon"])
+# MOON (per-client models sent back once after a restart) passed too; it costs ~45 s and stays out of `make test`:
+# `pytest tests/test_flower.py -k resumes` with "moon" added here checks it.
+@pytest.mark.parametrize("algorithm", ["fedaid"])
 def test_server_resumes_from_its_checkpoint(manifest, tmp_path, algorithm):
     """A ServerApp stopped after round 2 of 4 and started again on its output folder continues from the
     checkpoint it wrote (model, DRO weights, anchor, kept client models, History) and ends exactly where an
