@@ -132,12 +132,15 @@ def _retrieval(image_emb: np.ndarray, text_emb: np.ndarray, text_ids: np.ndarray
     return out
 
 
-def _site_retrieval(emb: PairEmbeddings, data: PairedTensors, g_emb: PairEmbeddings,
-                    g_data: PairedTensors, rng: np.random.Generator) -> dict[str, float]:
-    """A site's retrieval keys and their chance, its pairs searched in a gallery padded to the global set's size."""
+def _site_retrieval(emb: PairEmbeddings, data: PairedTensors, g_emb: PairEmbeddings, g_data: PairedTensors,
+                    g_keys: list[bytes], rng: np.random.Generator) -> dict[str, float]:
+    """A site's retrieval keys and their chance, its pairs searched in a gallery padded to the global set's size.
+
+    `g_keys`: the global set's images as bytes (computed once per evaluation, shared by every site).
+    """
     own = {bytes(x.numpy()) for x in data.images}
     # In the validation split (and data without global_test rows) the global set holds the site's own cases.
-    others = np.array([i for i, x in enumerate(g_data.images) if bytes(x.numpy()) not in own], dtype=np.int64)
+    others = np.array([i for i, key in enumerate(g_keys) if key not in own], dtype=np.int64)
     fill = np.sort(rng.choice(others, min(len(others), max(len(g_data) - len(data), 0)), replace=False))
     image_emb = np.concatenate([emb.image, g_emb.image[fill]])               # (P, D): the site's rows first
     text_emb = np.concatenate([emb.text, g_emb.text[fill]])
@@ -210,9 +213,10 @@ def _summarise(emb: EvalEmbeddings, evalset: EvalSet, prompt_emb: np.ndarray, pr
     out = _set_metrics(emb.global_test, evalset.global_test, prompt_emb, evalset, probes,
                        None if reference is None else reference.global_test)
     rng = np.random.default_rng(evalset.seed)
+    g_keys = [bytes(x.numpy()) for x in evalset.global_test.images]
     per_site = [{**_set_metrics(e, data, prompt_emb, evalset, probes,
                                 None if reference is None else reference.site_tests[k]),
-                 **_site_retrieval(e, data, emb.global_test, evalset.global_test, rng)}
+                 **_site_retrieval(e, data, emb.global_test, evalset.global_test, g_keys, rng)}
                 for k, (e, data) in enumerate(zip(emb.site_tests, evalset.site_tests)) if len(data) > 0]
     for key in list(out):
         out[f"worst_site_{key}"] = worst_site(key, [s[key] for s in per_site])

@@ -1,7 +1,7 @@
 """The course notebooks: committed clean and well-shaped, and each one runs top to bottom with SMOKE=True.
 
 Static checks (fast, always run): no stored outputs, exactly one `parameters` cell holding UPPER_CASE
-literals with SMOKE first, the shape STYLE.md asks for.
+literals with SMOKE first, the shape docs/architecture.md ("Notebooks") asks for.
 
 Execution (marker `notebooks`): papermill runs each notebook with SMOKE=True and OUT_DIR in a temporary
 folder (run A). Committed notebooks carry no outputs, so nbval has nothing to compare against there;
@@ -84,8 +84,8 @@ def test_one_parameters_cell_with_smoke_first_and_literals_only(path):
 
 @pytest.mark.parametrize("path", COURSE, ids=_ids(COURSE))
 def test_shape_follows_the_style_guide(path):
-    # If this fails, logic is leaking from the library into a notebook (STYLE.md: thin cells, no def/class
-    # outside the one "open the box" cell, no installs, downloads or %run).
+    # If this fails, logic is leaking from the library into a notebook (docs/architecture.md, "Notebooks": thin
+    # cells, no def/class outside the one "open the box" cell, no installs, downloads or %run).
     nb = nbformat.read(path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code" and "colab-setup" not in c.metadata.get("tags", [])]
     assert len(code) <= 12, f"{path.name}: {len(code)} code cells"
