@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -76,6 +77,18 @@ def test_pretraining_is_deterministic(tmp_path):
     b = pretrain(TINY, tmp_path / "b", QUICK)
     digest = [hashlib.sha256((d / WEIGHTS_FILE).read_bytes()).hexdigest() for d in (a, b)]
     assert digest[0] == digest[1]
+
+
+def test_text_objectives_change_only_the_text_tower(tmp_path):
+    """If this fails, the research option `text_objective` (a findings labeller instead of masked-LM) leaks
+    into the image tower, or an unknown objective is accepted silently."""
+    mlm = load_file(str(pretrain(TINY, tmp_path / "mlm", QUICK) / WEIGHTS_FILE))
+    labeller = load_file(str(pretrain(TINY, tmp_path / "find", dataclasses.replace(QUICK, text_objective="findings"))
+                             / WEIGHTS_FILE))
+    assert all(torch.equal(mlm[k], labeller[k]) for k in mlm if k.startswith("image_encoder."))
+    assert not all(torch.equal(mlm[k], labeller[k]) for k in mlm if k.startswith("text_encoder."))
+    with pytest.raises(ValueError, match="text_objective"):
+        PretrainConfig(text_objective="contrastive")
 
 
 def test_no_hospital_case_is_in_the_public_corpus():
