@@ -12,7 +12,7 @@ ONLY_IN = {"umap": {"viz/"}, "ipywidgets": {"dashboard/widgets.py"}, "flwr": {"f
 CORE = {"names", "config", "constraints", "data", "model", "losses", "dro", "metrics", "train", "protocol",
         "algorithms", "fedaid", "registry", "rounds", "federated", "history", "evaluate", "checkpoint", "probes",
         "ideal", "pretrain", "stats"}
-UPPER = {"viz", "dashboard", "cli", "cli_import", "flower", "experiments", "sweep"}
+UPPER = {"viz", "dashboard", "cli", "cli_options", "cli_import", "flower", "experiments", "sweep"}
 
 
 def _imports(path: Path) -> set[str]:
