@@ -17,7 +17,8 @@ from typing import Sequence
 
 from . import __version__
 from .cli_import import add_import_parsers
-from .config import Experiment, describe, parse_assignments
+from .cli_options import add_common, add_outside_paths, experiment, manifest_path
+from .config import Experiment, describe
 from .names import ALGORITHMS
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data_samples"
@@ -74,16 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     make = dsub.add_parser("make", help="write synthetic hospitals as PNGs + manifest.csv (defaults "
                                         "reproduce data_samples/)")
     make.add_argument("--out", required=True, help="output folder (created; must be empty or new)")
-    _common(make, data_only=True)
+    add_common(make, data_only=True)
     make.set_defaults(handler=_data_make)
     show = dsub.add_parser("show", help="per-site counts, prevalences and three example reports")
     show.add_argument("path", help="a folder holding manifest.csv, or the manifest itself")
-    _outside_paths(show)
+    add_outside_paths(show)
     show.set_defaults(handler=_data_show)
     check = dsub.add_parser("check", help="integrity report of a manifest: leakage across splits, duplicates, "
                                           "shared images, label/mention conflicts, site sizes, paths")
     check.add_argument("path", help="a folder holding manifest.csv, or the manifest itself")
-    _outside_paths(check)
+    add_outside_paths(check)
     check.set_defaults(handler=_data_check)
     add_import_parsers(dsub)   # data import / data merge (real collections)
 
@@ -93,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--out", help="output folder for towers.safetensors, vocab.json, pretrained.json")
     where.add_argument("--shipped", action="store_true", help="regenerate data_samples/pretrained/ (both presets "
                                                               "and SHA256SUMS), byte for byte")
-    _common(pre, data_only=True)
+    add_common(pre, data_only=True)
     pre.set_defaults(handler=_pretrain)
 
     run = sub.add_parser("run", help="train one algorithm and evaluate it")
@@ -102,7 +103,7 @@ def _parser() -> argparse.ArgumentParser:
                      help="inprocess (default) or Flower's simulation engine (needs the flower extra)")
     run.add_argument("--out", required=True, help="output folder: config.json, model/, metrics.json, "
                                                   "history.json (resumes if it holds a checkpoint)")
-    _common(run)
+    add_common(run)
     run.set_defaults(handler=_run)
 
     cmp_ = sub.add_parser("compare", help="the main job: algorithms × label skew × seeds, one table + "
@@ -116,7 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--jobs", type=int, default=1, metavar="N",
                       help="run (label skew, seed) settings in N parallel processes (default 1)")
     cmp_.add_argument("--out", required=True, help="output folder")
-    _common(cmp_)
+    add_common(cmp_)
     cmp_.set_defaults(handler=_compare)
 
     sweep = sub.add_parser("sweep", help="run a notebook over a parameter grid with papermill; one table")
@@ -127,39 +128,6 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("--timeout", type=int, default=1800, help="seconds per cell")
     sweep.set_defaults(handler=_sweep)
     return p
-
-
-def _common(p: argparse.ArgumentParser, data_only: bool = False) -> None:
-    p.add_argument("--preset", default="default", choices=("default", "tiny"),
-                   help="tiny = seconds on CPU; default = a class run (minutes)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config key, e.g. --set fed.rounds=5 (repeatable)")
-    if not data_only:
-        p.add_argument("--data", default=None, metavar="DIR_OR_CSV",
-                       help="train on a manifest (e.g. data_samples) instead of generating hospitals")
-        p.add_argument("--quiet", action="store_true", help="no progress bars")
-        _outside_paths(p)
-
-
-def _outside_paths(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--allow-outside-paths", action="store_true",
-                   help="let manifest image paths leave the manifest's folder (../x.png, absolute paths); "
-                        "same as --set data.allow_outside_paths=true")
-
-
-def _experiment(args: argparse.Namespace) -> Experiment:
-    cfg = Experiment.preset(args.preset).override(parse_assignments(args.overrides))
-    if getattr(args, "data", None):
-        cfg = cfg.override({"data.manifest": str(_manifest_path(args.data))})
-    if getattr(args, "allow_outside_paths", False):
-        cfg = cfg.override({"data.allow_outside_paths": True})
-    return cfg
-
-
-def _manifest_path(path: str | Path) -> Path:
-    from .data.check import manifest_file   # like every data import here: `--help` stays torch-free and fast
-
-    return manifest_file(path).resolve()
 
 
 def _info(args: argparse.Namespace) -> int:
@@ -190,7 +158,7 @@ def _info(args: argparse.Namespace) -> int:
 def _data_make(args: argparse.Namespace) -> int:
     from .data import write_dataset
 
-    cfg = _experiment(args)
+    cfg = experiment(args)
     manifest = write_dataset(cfg.data, args.out)
     print(f"wrote {manifest} (and images/, tokenizer.json, meta.json, SHA256SUMS beside it)")
     return 0
@@ -199,7 +167,7 @@ def _data_make(args: argparse.Namespace) -> int:
 def _data_show(args: argparse.Namespace) -> int:
     from .data import format_summary, heterogeneity_summary, load_manifest
 
-    hospitals = load_manifest(_manifest_path(args.path), allow_outside_paths=args.allow_outside_paths)
+    hospitals = load_manifest(manifest_path(args.path), allow_outside_paths=args.allow_outside_paths)
     for warning in hospitals.info.get("check_warnings", []):
         print(f"fedaid-lite: warning: {warning}", file=sys.stderr)
     print(format_summary(heterogeneity_summary(hospitals), hospitals))
@@ -209,7 +177,7 @@ def _data_show(args: argparse.Namespace) -> int:
 def _data_check(args: argparse.Namespace) -> int:
     from .data import check_manifest
 
-    report = check_manifest(_manifest_path(args.path), allow_outside_paths=args.allow_outside_paths)
+    report = check_manifest(manifest_path(args.path), allow_outside_paths=args.allow_outside_paths)
     print(report.format())
     if report.ok:
         return 0
@@ -227,7 +195,7 @@ def _pretrain(args: argparse.Namespace) -> int:
             raise ValueError("--shipped regenerates the shipped presets as they are; drop --set/--preset, or use --out")
         print(f"wrote {pretrain_shipped(log=say)}")
         return 0
-    cfg = _experiment(args)
+    cfg = experiment(args)
     cfg.check_runnable()
     out = pretrain(cfg, args.out, log=say)
     print(f"wrote {out}; use it with --set model.pretrained={out}")
@@ -235,7 +203,7 @@ def _pretrain(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    cfg = _experiment(args).override({"fed.algorithm": args.algorithm})
+    cfg = experiment(args).override({"fed.algorithm": args.algorithm})
     cfg.check_runnable()
     from .federated import check_output_dir   # after the config checks: a bad --set fails before torch loads
 
@@ -267,7 +235,7 @@ def _compare(args: argparse.Namespace) -> int:
                               summarize)
     from .train import configure_threads
 
-    cfg = _experiment(args)
+    cfg = experiment(args)
     cfg.check_runnable()
     algorithms = args.algorithms or list(DEFAULT_ALGORITHMS)
     if algorithms == ["all"]:

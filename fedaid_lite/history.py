@@ -17,7 +17,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 FORMAT = "fedaid-lite/history/1"
 
@@ -112,6 +112,22 @@ class History:
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise ValueError(f"{path} is not a readable history JSON file ({err}); rerun or restore it") from None
         return cls.from_dict(d)
+
+
+def side_by_side(histories: Mapping[str, History]) -> Any:
+    """Every number each run recorded, one row per (round, number), one column per run ('time' left out).
+
+    With exactly two runs, also a '|difference|' column: all zeros when both recorded the same numbers
+    (notebook 08's two engines).
+    """
+    import pandas as pd  # as in `to_frame`: pandas only when asked
+
+    table = pd.DataFrame({name: history.to_frame().drop(columns="time").set_index("round").stack()
+                          for name, history in histories.items()}).astype(float)
+    if len(histories) == 2:
+        first, second = table.columns
+        table["|difference|"] = (table[first] - table[second]).abs()
+    return table
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -252,6 +252,15 @@ def load_model(directory: str | Path) -> DualEncoder:
     return model.eval()
 
 
+def max_weight_difference(a: DualEncoder | str | Path, b: DualEncoder | str | Path) -> float:
+    """The largest |difference| between two models' weights (models or saved folders); 0.0: the same weights."""
+    first, second = (m.state_dict() if isinstance(m, DualEncoder) else load_model(m).state_dict() for m in (a, b))
+    if first.keys() != second.keys() or any(first[k].shape != second[k].shape for k in first):
+        raise ValueError("the two models do not have the same weights (different configs): compare models "
+                         "of one config")
+    return max(float((first[k] - second[k]).abs().max()) for k in first)
+
+
 def sha256_file(path: Path) -> str:
     """Hex sha256 of a file, read in 1 MiB chunks."""
     h = hashlib.sha256()

@@ -16,7 +16,7 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 from .history import atomic_write_text, jsonable
 
@@ -31,17 +31,19 @@ def flat_metrics(rows: Sequence[Mapping[str, Any]], keys: Sequence[str],
 
 
 def write_metrics(out_dir: str | Path, metrics: Mapping[str, Any], digits: int = 4,
-                  keys: Sequence[str] | None = None) -> dict[str, Any]:
+                  keys: Sequence[str] | None = None, exact: Collection[str] = ()) -> dict[str, Any]:
     """Write `out_dir/metrics.json` (what a sweep collects): floats rounded to `digits`, None left out, NaN as null.
 
-    `keys` keeps only those metrics (e.g. a run's headline numbers out of `History.final_metrics()`).
+    `keys` keeps only those metrics (e.g. a run's headline numbers out of `History.final_metrics()`);
+    `exact` names metrics written unrounded (a difference must read 0 only when it is 0).
     Returns what was written, so a notebook cell can show it.
     """
     missing = [k for k in keys or () if k not in metrics]
     if missing:
         raise KeyError(f"no metric {', '.join(missing)} to write; have: {', '.join(map(str, metrics))}")
     chosen = {k: metrics[k] for k in keys} if keys is not None else metrics
-    written = jsonable({str(k): round(float(v), digits) if isinstance(v, float) or hasattr(v, "item") else v
+    round_it = {k for k, v in chosen.items() if k not in exact and (isinstance(v, float) or hasattr(v, "item"))}
+    written = jsonable({str(k): round(float(v), digits) if k in round_it else v
                         for k, v in chosen.items() if v is not None})   # jsonable: NaN -> None (strict JSON)
     atomic_write_text(Path(out_dir) / METRICS_FILE, json.dumps(written, indent=1, sort_keys=True, allow_nan=False))
     return written

@@ -22,7 +22,8 @@ pytestmark = pytest.mark.flower
 import psutil  # noqa: E402
 
 from fedaid_lite.config import Experiment  # noqa: E402
-from fedaid_lite.flower.deployment import LocalDeployment, _report_rounds  # noqa: E402
+from fedaid_lite.flower.deployment import LocalDeployment  # noqa: E402
+from fedaid_lite.flower.progress import report_rounds  # noqa: E402
 from fedaid_lite.flower.security import Credentials, make_credentials, node_key_pair  # noqa: E402
 from fedaid_lite.flower.settings import to_run_config  # noqa: E402
 from fedaid_lite.history import History  # noqa: E402
@@ -85,12 +86,12 @@ def test_round_progress_ignores_a_previous_runs_history(tmp_path):
     history.write_text(json.dumps({"records": [{"round": 1}, {"round": 2}, {"round": 3}]}))
     stale = history.stat().st_mtime_ns
     seen: list[int] = []
-    assert _report_rounds(history, 0, lambda r: seen.append(r["round"]), stale) == 0 and seen == []
+    assert report_rounds(history, 0, lambda r: seen.append(r["round"]), stale) == 0 and seen == []
     history.write_text(json.dumps({"records": [{"round": 1}]}))
     os.utime(history, ns=(stale + 10**9, stale + 10**9))         # the server's rewrite (coarse clocks too)
-    count = _report_rounds(history, 0, lambda r: seen.append(r["round"]), stale)
+    count = report_rounds(history, 0, lambda r: seen.append(r["round"]), stale)
     history.write_text(json.dumps({"records": [{"round": 1}, {"round": 2}]}))
-    count = _report_rounds(history, count, lambda r: seen.append(r["round"]), stale)
+    count = report_rounds(history, count, lambda r: seen.append(r["round"]), stale)
     assert seen == [1, 2] and count == 2
 
 

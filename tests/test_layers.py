@@ -12,7 +12,7 @@ ONLY_IN = {"umap": {"viz/"}, "ipywidgets": {"dashboard/widgets.py"}, "flwr": {"f
 CORE = {"names", "config", "constraints", "data", "model", "losses", "dro", "metrics", "train", "protocol",
         "algorithms", "fedaid", "registry", "rounds", "federated", "history", "evaluate", "checkpoint", "probes",
         "ideal", "pretrain", "stats"}
-UPPER = {"viz", "dashboard", "cli", "cli_import", "flower", "experiments", "sweep"}
+UPPER = {"viz", "dashboard", "cli", "cli_options", "cli_import", "flower", "experiments", "sweep"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -129,8 +129,7 @@ def test_algorithm_layers():
     assert users == ["registry.py"], f"only the registry imports FedAID, not {users}"
 
 
-def test_core_modules_stay_small():
-    # Modules <= ~300 lines (the house rule): a core file past that has grown a second job.
+def test_modules_stay_small():
+    # Modules <= ~300 lines (the house rule), core and upper layers alike: a file past that has grown a second job.
     for path in _files():
-        if path.relative_to(PKG).parts[0].removesuffix(".py") in CORE:
-            assert len(path.read_text().splitlines()) <= 320, f"{path.name} is over ~300 lines"
+        assert len(path.read_text().splitlines()) <= 320, f"{path.relative_to(PKG)} is over ~300 lines"

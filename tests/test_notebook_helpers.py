@@ -19,8 +19,9 @@ from fedaid_lite.data import (KNOBS, example_cases, format_case, format_cases, f
                               heterogeneity_knobs, make_hospitals, spreads)
 from fedaid_lite.experiments import (CompareResult, budget_line, chance_levels, finals_table, run_compare, skew_costs,
                                      skew_takeaway)
-from fedaid_lite.history import History
+from fedaid_lite.history import History, side_by_side
 from fedaid_lite.metrics import mean_sq_distance
+from fedaid_lite.model import build_model, max_weight_difference, save_model
 from fedaid_lite.names import row_run_name
 from fedaid_lite.sweep import fresh_out, run_parameters, same_tables, status_line, write_grid, write_metrics
 
@@ -161,6 +162,14 @@ def test_write_metrics_keys_keeps_only_the_headline(tmp_path):
         write_metrics(tmp_path, {"sem_p5": 0.1}, keys=("typo",))
 
 
+def test_write_metrics_exact_keys_are_not_rounded(tmp_path):
+    # If this fails, notebook 08's metrics.json says the engines differ by 0.0 when they differ by 3e-8.
+    written = write_metrics(tmp_path, {"i2t_r5": 0.123456, "max_abs_difference": np.float64(3e-8)},
+                            exact={"max_abs_difference": None})
+    assert written == {"i2t_r5": 0.1235, "max_abs_difference": 3e-8}
+    assert json.loads((tmp_path / "metrics.json").read_text()) == written
+
+
 def test_write_grid_puts_fixed_parameters_first_and_can_keep_first_values(tmp_path):
     # If this fails, notebook 07's SMOKE sweep runs the whole grid, or its runs ignore RUN_SMOKE.
     grid = tmp_path / "g.yaml"
@@ -220,3 +229,31 @@ def test_spreads_are_larger_for_skewed_than_for_iid_hospitals(tiny_hospitals):
     assert [h.strip() for h in lines[0].strip().split("  ")] == ["prevalence spread", "AP-share spread",
                                                                   "words-per-report spread"]
     assert lines[1].split()[-3:] == [f"{v:.2f}" for v in skewed.values()]
+
+
+# --- notebook 08: two engines, number by number ---------------------------------------------------------------
+
+def _history(loss: float, weight: float) -> History:
+    record = {"round": 1, "time": 1.0, "metrics": {"i2t_r5": 0.5}, "client_losses": {"a": loss},
+              "dro_weights": {"a": weight}}
+    return History({}, ["a"], [record, {**record, "round": 2, "time": 9.0}])
+
+
+def test_side_by_side_lists_every_recorded_number_and_their_difference():
+    # If this fails, notebook 08's "identical numbers?" table misses numbers, counts the wall time, or
+    # shows a difference where the engines agree (or none where they do not).
+    table = side_by_side({"in-process": _history(0.25, 1.0), "Flower": _history(0.5, 1.0)})
+    assert list(table.columns) == ["in-process", "Flower", "|difference|"]
+    assert table.loc[(2, "loss/a"), "|difference|"] == 0.25 and table.loc[(2, "i2t_r5"), "|difference|"] == 0.0
+    assert len(table) == 6 and "time" not in table.index.get_level_values(1)
+    assert list(side_by_side({"in-process": _history(0.25, 1.0)}).columns) == ["in-process"]
+
+
+def test_max_weight_difference_is_zero_only_for_the_same_weights(tmp_path):
+    # If this fails, notebook 08 reports two engines' models as equal when they differ (or the reverse).
+    cfg = Experiment.tiny().model
+    a, b = build_model(cfg, 50, seed=0), build_model(cfg, 50, seed=1)
+    assert max_weight_difference(a, save_model(a, tmp_path / "a")) == 0.0
+    assert max_weight_difference(a, b) > 0.0
+    with pytest.raises(ValueError, match="same weights"):
+        max_weight_difference(a, build_model(Experiment.tiny().override({"model.embed_dim": 16}).model, 50, seed=0))

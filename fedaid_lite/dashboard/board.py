@@ -66,6 +66,12 @@ class LiveBoard:
             self.data, self.map_subset = data, data.map_subset
             self.site_names = list(data.hospitals.site_names)
 
+    def progress_text(self, labels: list[str], total: int) -> str:
+        """Rounds done by each of `labels` out of `total`, e.g. 'FedAvg 5/8 · FedAID 4/8'."""
+        with self.lock:
+            done = {label: len(run.history.records) for label, run in self.runs.items()}
+        return " · ".join(f"{label} {done.get(label, 0)}/{total}" for label in labels)
+
     def attach(self, ideal: PreparedIdeal | None) -> None:
         """Make `ideal` the reference of the runs on screen and fill in the rounds that waited for it."""
         if ideal is None:

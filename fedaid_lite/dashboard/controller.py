@@ -2,9 +2,10 @@
 
 `DashboardController` is the one object `widgets` binds to and tests drive; each of its jobs lives in
 its own room: `knobs.Knobs` (slider values and the configs they make), `broker.PreparationBroker`
-(which background preparation runs), `training.TrainingThread` (Train / Stop), `board.LiveBoard`
-(the runs on screen, their map positions and their figures). Listeners hear 'status', 'round',
-'reference' and 'reset'.
+(which background preparation runs), `run_ideal.RunIdeal` (the ideal the runs on screen wait for),
+`training.TrainingThread` (Train / Stop), `board.LiveBoard` (the runs on screen, their map positions
+and their figures), `messages.Messages` (the status line, the note, and the listeners, who hear
+'status', 'round', 'reference' and 'reset').
 
 "Distance to ideal" and the live map need the ideal: a centralized model trained on the pooled
 data for the *preset's* number of rounds (moving the rounds slider does not retrain it). It
@@ -22,19 +23,18 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import plotly.graph_objects as go
 
 from ..config import Experiment
-from ..ideal import reference_key
 from .board import LiveBoard
 from .broker import PreparationBroker
 from .knobs import DATA_KNOBS, Knobs
-from .preparation import Preparation, waiting_note
+from .messages import Messages
+from .preparation import Preparation
+from .run_ideal import RunIdeal
 from .training import TrainingThread
-
-READY = "ready: press Train"
 
 
 class DashboardController:
@@ -47,21 +47,22 @@ class DashboardController:
     def __init__(self, cfg: Experiment, *, map_points: int = 120, map_method: str = "umap",
                  reference_cache: bool | str | Path = True) -> None:
         self.knobs = Knobs(cfg)
-        self.listeners: list[Callable[[str], None]] = []
-        self.status, self.note, self.reference_status = READY, "", ""
+        self.messages = Messages(lambda: self.knobs.note(self.running, self._run_cfg))
         self.auto_prepare = False                        # True: data slider moves and Reset start a preparation
         self._tmp = tempfile.TemporaryDirectory(prefix="fedaid-dashboard-")
         self.broker = PreparationBroker(map_points=map_points, map_method=map_method, workdir=Path(self._tmp.name),
                                         reference_cache=reference_cache, on_change=self._on_prepared)
         self.board = LiveBoard()
+        self.run_ideal = RunIdeal(self.board, self.broker)
         self.trainer = TrainingThread(self.board, self.broker.store, map_points, Path(self._tmp.name),
-                                      hospitals_cache=self.broker.hospitals_cache, say=self._say,
-                                      ended=lambda status: self._say(status, "status"))
-        self._run_key: str | None = None                 # ideal key of the runs on screen
-        self._run_job: Preparation | None = None         # ... the job making it (None once it is there)
-        self._run_cfg: Experiment | None = None
+                                      hospitals_cache=self.broker.hospitals_cache, say=self.messages.say,
+                                      ended=lambda status: self.messages.say(status, "status"))
+        self._run_cfg: Experiment | None = None          # the config of the runs on screen
 
     # what widgets, tests and benchmarks read
+    listeners = property(lambda self: self.messages.listeners, doc="Called with each event's name (append to it).")
+    status = property(lambda self: self.messages.status, doc="The status line.")
+    note = property(lambda self: self.messages.note, doc="When a knob change applies, '' if none is pending.")
     values = property(lambda self: self.knobs.values, doc="The knob values.")
     algorithms = property(lambda self: self.knobs.algorithms, doc="The chosen algorithms (display labels).")
     runs = property(lambda self: self.board.runs, doc="The runs of the last Train, by label.")
@@ -75,14 +76,12 @@ class DashboardController:
                         doc="True after Stop until the run has ended.")
     reference_ready = property(lambda self: self.board.ideal is not None,
                                doc="True when the ideal of the runs on screen is there.")
+    reference_status = property(lambda self: self.run_ideal.status, doc="The newest preparation's progress.")
 
     def progress_text(self) -> str:
         """Rounds done by each algorithm of the runs on screen, e.g. 'FedAvg 5/8 · FedAID 4/8'."""
-        with self.board.lock:
-            done = {label: len(run.history.records) for label, run in self.board.runs.items()}
-        total = self.trainer.rounds_per_run or self.values["rounds"]
-        labels = self.trainer.algorithms or self.algorithms
-        return " · ".join(f"{label} {done.get(label, 0)}/{total}" for label in labels)
+        return self.board.progress_text(self.trainer.algorithms or self.algorithms,
+                                        self.trainer.rounds_per_run or self.values["rounds"])
 
     def config(self) -> Experiment:
         """The base config with the current knob values (raises ValueError naming a bad value)."""
@@ -97,16 +96,16 @@ class DashboardController:
         self.knobs.set(name, value)
         if name in DATA_KNOBS and self.auto_prepare:
             self.prepare()
-        self._say(None, "status")
+        self.messages.say(None, "status")
 
     def set_algorithms(self, names: list[str]) -> None:
         """One or two of FedAvg / FedProx / FedAID, trained taking turns round by round and drawn side by side."""
         self.knobs.set_algorithms(names)
-        self._say(None, "status")
+        self.messages.say(None, "status")
 
     def prepare(self) -> Preparation | None:
         """Start preparing the hospitals and the ideal for the current knobs in the background (`broker.request`)."""
-        return self.broker.request(self.ideal_config(), keep=self._run_job)
+        return self.broker.request(self.ideal_config(), keep=self.run_ideal.job)
 
     def prepared(self, timeout: float | None = None) -> bool:
         """Block until the newest preparation has ended; True if it ended within `timeout` seconds."""
@@ -117,89 +116,57 @@ class DashboardController:
         if self.trainer.alive:
             return False
         cfg, ideal_cfg = self.config(), self.ideal_config()
-        key = reference_key(ideal_cfg)
         with self.board.lock:
             self.board.clear()                           # a new run gets the ideal of its own settings
-            self._run_cfg, self._run_key, self._run_job = cfg, key, None
-            self._update_note()                          # the change this Train applies is no longer pending
-            self.board.attach(self.broker.store.ideal(key))
-            if self.board.ideal is None:
-                self._run_job = self.broker.request(ideal_cfg)
-                self.board.attach(self.broker.store.ideal(key))   # it may have become ready meanwhile
-        self.trainer.start(cfg, list(self.algorithms), self._run_job)
+            self._run_cfg = cfg
+            self.messages.update_note()                  # the change this Train applies is no longer pending
+            job = self.run_ideal.begin(ideal_cfg)
+        self.trainer.start(cfg, list(self.algorithms), job)
         return True
 
     def stop(self) -> None:
         """Ask the run to end at the next local step; rounds already completed are kept (the ideal goes on)."""
         if self.running:
             self.trainer.stop_event.set()
-            self._say("stopping at the next step…", "status")
+            self.messages.say("stopping at the next step…", "status")
 
     def reset(self) -> None:
         """Stop, cancel the preparation, forget every run and go back to the starting knob values."""
         self.stop()
-        self._cancel_all()
+        self.run_ideal.cancel()
         self.trainer.join(60)
         self.knobs.reset()
         with self.board.lock:
             self.board.clear()
-            self._run_key, self._run_job, self._run_cfg = None, None, None
+            self.run_ideal.forget()
+            self._run_cfg = None
         self.trainer.clear()
-        self.note, self.status, self.reference_status = "", READY, ""
-        self._emit("reset")
+        self.messages.clear()
+        self.run_ideal.status = ""
+        self.messages.emit("reset")
         if self.auto_prepare:
             self.prepare()
 
     def close(self) -> None:
         """Stop the run and cancel the preparation (the dashboard is going away)."""
         self.stop()
-        self._cancel_all()
+        self.run_ideal.cancel()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the run has ended and the ideal of its runs is in (or failed); True if within `timeout`."""
         deadline = None if timeout is None else time.perf_counter() + timeout
         if not self.trainer.join(timeout):
             return False
-        job = self._run_job
-        if job is not None:
-            return job.done.wait(None if deadline is None else max(0.0, deadline - time.perf_counter()))
-        return True
+        return self.run_ideal.wait(None if deadline is None else max(0.0, deadline - time.perf_counter()))
 
     def curves(self) -> go.Figure:
         """The live curves: loss, retrieval, matched cosine, distance to ideal, and client weights."""
-        return self.board.curves(waiting_note(self._run_job))
+        return self.board.curves(self.run_ideal.note())
 
     def map(self) -> go.Figure | None:
         """The live map (the ideal and each run's latest round), a note while the ideal is prepared; None before any."""
-        return self.board.map(waiting_note(self._run_job))
-
-    def _emit(self, event: str) -> None:
-        for listener in list(self.listeners):
-            listener(event)
-
-    def _say(self, status: str | None, event: str | None) -> None:
-        """Set the status line (None keeps it), refresh the note, tell the listeners `event` (None: nobody)."""
-        if status is not None:
-            self.status = status
-        self._update_note()
-        if event is not None:
-            self._emit(event)
-
-    def _cancel_all(self) -> None:
-        with self.board.lock:
-            self.broker.cancel()
-            self._run_job = None
+        return self.board.map(self.run_ideal.note())
 
     def _on_prepared(self, job: Preparation) -> None:
         """Called by a preparation job on each step and when it ends: report, and attach a finished ideal."""
-        if job is self.broker.job or job is self._run_job:
-            self.reference_status = job.describe()
-        attached = False
-        with self.board.lock:
-            if job.ideal is not None and job.key == self._run_key and self.board.ideal is None:
-                self.board.attach(job.ideal)
-                attached = True
-        self._say(None, "reference" if attached else "status")
-
-    def _update_note(self) -> None:
-        self.note = self.knobs.note(self.running, self._run_cfg)
+        self.messages.say(None, "reference" if self.run_ideal.on_prepared(job) else "status")

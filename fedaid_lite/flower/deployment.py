@@ -14,7 +14,8 @@ describes: the SuperLink serves TLS only and accepts only SuperNodes whose publi
 certificate and signs its requests with its own key (tests/test_flower_secure.py).
 
 `run(..., on_round=print)` reports each round as the ServerApp finishes it (it rewrites history.json in
-`output-dir` after every round), so a notebook shows progress while `flwr run` works.
+`output-dir` after every round; fedaid_lite.flower.progress follows it), so a notebook shows progress while
+`flwr run` works. Starting and stopping the processes is fedaid_lite.flower.processes.
 
 `in_process_clients=True` runs those ClientApp workers as threads of the calling process instead of one
 process each (fedaid_lite.flower.local_clients): notebook 08 uses it to fit a small machine.
@@ -27,18 +28,17 @@ SuperExec starts a fresh `flwr-clientapp` process for every message (≈ 5 CPU-s
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from .commands import config_string, connection_toml, flower_bin, free_port, superlink_command, supernode_command
 from .local_clients import ThreadClients
+from .processes import signal_tree, spawn, stop_all, wait_listening
+from .progress import OnRound, run_and_follow
 from .security import Credentials
 from .settings import RUNNER_DEFAULTS, app_pyproject, offline_env
 
@@ -96,7 +96,7 @@ class LocalDeployment:
         (self.workdir / "flwr-home").mkdir(exist_ok=True)
         self.port = free_port()
         self.superlink = self._spawn("superlink", superlink_command("127.0.0.1", self.port, self.credentials))
-        self._wait_listening(self.port, self.superlink)
+        wait_listening(self.port, self.superlink, self.startup_timeout, lambda: self.log("superlink"))
         (self.workdir / "flwr-home" / "config.toml").write_text(
             connection_toml(CONNECTION, f"127.0.0.1:{self.port}", self.credentials))
         for i, node_config in enumerate(self.node_configs):
@@ -145,8 +145,7 @@ class LocalDeployment:
         return self.credentials.ca_cert
 
     def run(self, app: str | os.PathLike | None, run_config: Mapping[str, Any], timeout: float = 600.0,
-            on_round: Callable[[dict[str, Any]], None] | None = None, poll_s: float = 1.0
-            ) -> subprocess.CompletedProcess:
+            on_round: OnRound | None = None, poll_s: float = 1.0) -> subprocess.CompletedProcess:
         """`flwr run <app> fedaid-local --run-config ... --stream`: blocks until the run ends (or `timeout`).
 
         `app=None` runs the toolkit's own app (flower_app/pyproject.toml's text, written to the workdir).
@@ -162,24 +161,7 @@ class LocalDeployment:
         if run_config:
             cmd += ["--run-config", config_string(run_config)]
         history = self.workdir / str(run_config.get("output-dir", RUNNER_DEFAULTS["output-dir"])) / "history.json"
-        # A history left by an earlier run in the same folder is not news: read the file once it was rewritten.
-        stale = history.stat().st_mtime_ns if history.exists() else None
-        seen = 0
-        deadline = time.monotonic() + timeout
-        with subprocess.Popen(cmd, cwd=self.workdir, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) as proc:
-            while True:
-                try:   # communicate() keeps what it read so far when it times out: no output is lost
-                    out, err = proc.communicate(timeout=poll_s)
-                    break
-                except subprocess.TimeoutExpired:
-                    seen = _report_rounds(history, seen, on_round, stale)
-                    if time.monotonic() > deadline:
-                        proc.kill()
-                        out, err = proc.communicate()
-                        raise subprocess.TimeoutExpired(cmd, timeout, out, err) from None
-        _report_rounds(history, seen, on_round, stale)
-        return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+        return run_and_follow(cmd, self.workdir, self.env, history, timeout, on_round, poll_s)
 
     def kill_node(self, index: int, sig: int = signal.SIGTERM) -> None:
         """Stop SuperNode `index`, its ClientApp worker and their descendants, as a hospital going offline would."""
@@ -187,36 +169,16 @@ class LocalDeployment:
             raise IndexError(f"no SuperNode {index}: this deployment started {len(self.nodes)}")
         if self.threads is not None:
             self.threads.stop_one(index, timeout=1.0)
-        procs = [self.nodes[index], *([self._worker_of[index]] if index in self._worker_of else [])]
-        descendants = [d for proc in procs for d in _descendants(proc.pid)]
-        for proc in procs:
-            _kill_group(proc, sig)
-        for child in descendants:
-            _signal(child, sig)
+        signal_tree([self.nodes[index], *([self._worker_of[index]] if index in self._worker_of else [])], sig)
 
     def stop(self) -> None:
         """Stop every process this object started and their descendants (SuperNodes first); nothing else."""
         if self.threads is not None:     # first, while their SuperNodes still answer
             self.threads.stop()
             self.threads = None
-        started = [*reversed(self.workers), *reversed(self.nodes), *([self.superlink] if self.superlink else [])]
-        # Flower starts `flower-superexec` in a new session (outside our process groups): collect the
-        # descendants now, while the parent links still exist.
-        descendants = [d for proc in started for d in _descendants(proc.pid)]
-        for proc in started:
-            _kill_group(proc, signal.SIGTERM)
-        for child in descendants:
-            _signal(child, signal.SIGTERM)
-        for proc in started:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                _kill_group(proc, signal.SIGKILL)
-                proc.wait(timeout=10)
-        deadline = time.monotonic() + 10
-        for child in descendants:
-            _wait_gone(child, deadline)
-            _signal(child, signal.SIGKILL)
+        # Flower starts `flower-superexec` in a new session (outside our process groups): `stop_all` also
+        # signals the descendants it finds by parent link.
+        stop_all([*reversed(self.workers), *reversed(self.nodes), *([self.superlink] if self.superlink else [])])
 
     def log(self, name: str) -> str:
         """The captured output of `superlink`, `supernode-<i>` or `worker-<i>` ('' if none)."""
@@ -224,78 +186,4 @@ class LocalDeployment:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
-        logs = self.workdir / "logs"
-        logs.mkdir(exist_ok=True)
-        with open(logs / f"{name}.log", "wb") as out:
-            # start_new_session: the process leads its own group, so stop() reaches its children too
-            return subprocess.Popen(cmd, cwd=self.workdir, env=self.env, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-
-    def _wait_listening(self, port: int, proc: subprocess.Popen) -> None:
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"flower-superlink exited with {proc.returncode}:\n{self.log('superlink')[-2000:]}")
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-                if s.connect_ex(("127.0.0.1", port)) == 0:
-                    return
-            time.sleep(0.2)
-        raise TimeoutError(f"flower-superlink did not listen on 127.0.0.1:{port} within {self.startup_timeout:.0f} s")
-
-
-def _descendants(pid: int) -> list[Any]:
-    """psutil handles of every descendant of `pid` (empty without psutil or once `pid` is gone)."""
-    try:
-        import psutil
-
-        return psutil.Process(pid).children(recursive=True)
-    except Exception:  # psutil missing (core install) or the process already exited
-        return []
-
-
-def _signal(process: Any, sig: int) -> None:
-    """Signal a psutil handle unless its pid now belongs to another process (psutil checks create time)."""
-    try:
-        if process.is_running():
-            process.send_signal(sig)
-    except Exception:  # already gone
-        pass
-
-
-def _wait_gone(process: Any, deadline: float) -> None:
-    try:
-        process.wait(timeout=max(0.0, deadline - time.monotonic()))
-    except Exception:
-        pass
-
-
-def _kill_group(proc: subprocess.Popen, sig: int) -> None:
-    if proc.returncode is not None:
-        return                       # reaped: its pid may belong to someone else now
-    try:
-        os.killpg(proc.pid, sig)     # the group this Popen leads (start_new_session=True): pgid == pid
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _records(history: Path) -> list[dict[str, Any]]:
-    """history.json's records, or [] while it is missing or half-written by another process."""
-    try:
-        return list(json.loads(history.read_text()).get("records", []))
-    except (OSError, ValueError, AttributeError):
-        return []
-
-
-def _report_rounds(history: Path, seen: int, on_round: Callable[[dict[str, Any]], None] | None,
-                   stale: int | None = None) -> int:
-    """Call `on_round` for records past the first `seen` (none while the file's mtime is still `stale`)."""
-    try:
-        if stale is not None and history.stat().st_mtime_ns == stale:
-            return seen
-    except OSError:
-        return seen
-    records = _records(history)
-    if on_round is not None:
-        for record in records[seen:]:
-            on_round(record)
-    return max(seen, len(records))
+        return spawn(cmd, self.workdir / "logs" / f"{name}.log", self.workdir, self.env)

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Union
+from typing import Mapping, Sequence, Union
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from ..train import embed
 from .frame import frame_subset
 
 Embeddings = tuple[np.ndarray, np.ndarray]
+"""(image_emb, text_emb), (N, D) each, for a map's N cases in the frame's order."""
+PanelInput = Union[Embeddings, Sequence[Embeddings]]
+"""One model's embeddings, or one per round (a map with a round slider)."""
 ModelLike = Union[DualEncoder, str, Path]
 """A model, or the folder a saved one is in (`model.load_model`)."""
 
@@ -58,6 +61,17 @@ def panels(emb: Mapping[str, Embeddings], *names: str) -> dict[str, Embeddings]:
     if missing:
         raise KeyError(f"no embeddings for {', '.join(missing)}; have: {', '.join(emb)}")
     return {name: emb[name] for name in names}
+
+
+def is_single(value: PanelInput) -> bool:
+    """True for one (image_emb, text_emb) pair, False for a sequence of them (one per round)."""
+    return (isinstance(value, tuple) and len(value) == 2
+            and all(isinstance(a, np.ndarray) and a.ndim == 2 for a in value))
+
+
+def last_rounds(panels: Mapping[str, PanelInput]) -> dict[str, Embeddings]:
+    """{name: (image_emb, text_emb)}, the last round of a panel given per-round embeddings."""
+    return {name: value if is_single(value) else list(value)[-1] for name, value in panels.items()}  # type: ignore
 
 
 def drift_from(emb: Mapping[str, Embeddings], reference: str) -> dict[str, float]:
