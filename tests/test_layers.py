@@ -11,7 +11,7 @@ ONLY_IN = {"umap": {"viz/"}, "ipywidgets": {"dashboard/widgets.py"}, "flwr": {"f
            "plotly": {"viz/", "dashboard/"}}
 CORE = {"names", "config", "constraints", "data", "model", "losses", "dro", "metrics", "train", "protocol",
         "algorithms", "fedaid", "registry", "rounds", "federated", "history", "evaluate", "checkpoint", "probes",
-        "ideal", "pretrain", "stats"}
+        "ideal", "pretrain", "pretrain_objectives", "stats"}
 UPPER = {"viz", "dashboard", "cli", "cli_options", "cli_import", "flower", "experiments", "sweep"}
 
 
