@@ -32,7 +32,6 @@ SuperExec starts a fresh `flwr-clientapp` process for every message (≈ 5 CPU-s
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -47,7 +46,7 @@ from .commands import config_string, connection_toml, flower_bin, free_port, sup
 from .local_clients import ThreadClients
 from .local_nodes import ThreadNode, quiet_flower_console
 from .local_server import acquire_server_task, run_server_task
-from .processes import descendants, kill_group, signal_process, wait_gone
+from .processes import _report_rounds, descendants, kill_group, signal_process, wait_gone
 from .security import Credentials
 from .server_app import build_server_app
 from .settings import RUNNER_DEFAULTS, app_pyproject, offline_env
@@ -305,26 +304,3 @@ class LocalDeployment:
                     return
             time.sleep(0.2)
         raise TimeoutError(f"flower-superlink did not listen on 127.0.0.1:{port} within {self.startup_timeout:.0f} s")
-
-
-def _records(history: Path) -> list[dict[str, Any]]:
-    """history.json's records, or [] while it is missing or half-written by another process."""
-    try:
-        return list(json.loads(history.read_text()).get("records", []))
-    except (OSError, ValueError, AttributeError):
-        return []
-
-
-def _report_rounds(history: Path, seen: int, on_round: Callable[[dict[str, Any]], None] | None,
-                   stale: int | None = None) -> int:
-    """Call `on_round` for records past the first `seen` (none while the file's mtime is still `stale`)."""
-    try:
-        if stale is not None and history.stat().st_mtime_ns == stale:
-            return seen
-    except OSError:
-        return seen
-    records = _records(history)
-    if on_round is not None:
-        for record in records[seen:]:
-            on_round(record)
-    return max(seen, len(records))

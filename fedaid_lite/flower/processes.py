@@ -1,11 +1,14 @@
-"""Stopping exactly the processes a `LocalDeployment` started, their children included, and nothing else."""
+"""What a `LocalDeployment` watches from outside: the processes it started (to stop exactly those, their children
+included, and nothing else) and the history.json its ServerApp rewrites after every round (to report rounds)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 
 def descendants(pid: int) -> list[Any]:
@@ -43,3 +46,26 @@ def kill_group(proc: subprocess.Popen, sig: int) -> None:
         os.killpg(proc.pid, sig)     # pgid == pid
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _records(history: Path) -> list[dict[str, Any]]:
+    """history.json's records, or [] while it is missing or half-written by another process."""
+    try:
+        return list(json.loads(history.read_text()).get("records", []))
+    except (OSError, ValueError, AttributeError):
+        return []
+
+
+def _report_rounds(history: Path, seen: int, on_round: Callable[[dict[str, Any]], None] | None,
+                   stale: int | None = None) -> int:
+    """Call `on_round` for records past the first `seen` (none while the file's mtime is still `stale`)."""
+    try:
+        if stale is not None and history.stat().st_mtime_ns == stale:
+            return seen
+    except OSError:
+        return seen
+    records = _records(history)
+    if on_round is not None:
+        for record in records[seen:]:
+            on_round(record)
+    return max(seen, len(records))
