@@ -1,13 +1,13 @@
 """ClientApp workers as threads of the calling process: the deployment engine within a small memory budget.
 
-`LocalDeployment(..., in_process_clients=True)` uses this. The SuperLink and the SuperNodes stay separate
-processes and every message still travels through them (Fleet API, Runtime API, the 3 s polls); only the
-executor that a real hospital runs as `python -m fedaid_lite.flower.worker` runs here, one thread per
-SuperNode. Each worker process would import torch and the toolkit again (≈ 400 MB each, measured at the
-class preset); a thread shares the caller's. The ClientApp calls themselves all run on one more thread,
-one at a time, as the in-process engine trains one hospital after the other: torch's global state is never
-shared by two trainings at once, and the tensors of every hospital's training come from one thread's
-malloc arena instead of six (each arena keeps what it once held: six would hold six trainings' peak).
+`LocalDeployment(..., in_process=("clients", ...))` uses this. Every message still travels through the
+SuperLink and the SuperNodes (Fleet API, Runtime API, the 3 s polls); only the executor that a real hospital
+runs as `python -m fedaid_lite.flower.worker` runs here, one thread per SuperNode. Each worker process would
+import torch and the toolkit again (≈ 400 MB each, measured at the class preset); a thread shares the
+caller's. The ClientApp calls themselves all run on one more thread, one at a time, as the in-process engine
+trains one hospital after the other: torch's global state is never shared by two trainings at once, and
+every training allocates from one thread's malloc arena (glibc gives threads arenas of their own, and memory
+freed in one is not reused by another).
 """
 
 from __future__ import annotations
