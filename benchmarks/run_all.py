@@ -116,6 +116,12 @@ def plan(mode: str) -> list[Bench]:
         benches.append(Bench("notebooks", "notebook_budget.py", ["--smoke", nb], [], 180, 0,
                              adapt_notebook_budget(True)))
     if mode == "full":
+        # The deployment's <= 2x target is about the class preset (the tiny run above measures Flower's polling
+        # floor): as real sites run it (every part a process) and as notebook 08 runs it (one process but the
+        # SuperLink). Minutes each, so budget-limited.
+        for extra in ([], ["--in-process"]):
+            benches.append(Bench("flower", "flower_overhead.py", ["--preset", "default", "--only", "deployment",
+                                                                  "--algorithm", "fedaid", *extra], None, 900, 420))
         for nb in notebooks():
             benches.append(Bench("notebooks-class", "notebook_budget.py", [nb], [], 330, 330,
                                  adapt_notebook_budget(False)))

@@ -256,6 +256,43 @@ def test_deployment_runs_fedaid_on_localhost(manifest, tmp_path):
         assert fed.log(f"worker-{i}").count(") done in ") == 6, fed.log(f"worker-{i}")[-2000:]
 
 
+def test_deployment_in_one_process_matches_in_process_engine(manifest, tmp_path):
+    """`in_process=("clients", "nodes", "server")` (notebook 08's small-machine deployment: only the SuperLink
+    and `flwr run` are processes) runs FedAvg to the in-process engine's exact History and model, reports each
+    round as it lands, and leaves no thread or process behind.
+
+    Two traps it guards: flwr stamps a new message's sender from a process-wide `TaskIdentity`, so worker
+    threads must not claim it (else the SuperLink refuses the server's messages as not its own); and every
+    thread a run starts must end with `stop()` (else a notebook kernel keeps polling a dead SuperLink)."""
+    import psutil
+
+    from fedaid_lite.federated import run_federated
+
+    cfg = tiny(manifest, "fedavg", **{"fed.rounds": 2})
+    local = run_federated(cfg, checkpoint_dir=tmp_path / "inprocess")
+    before = {t.ident for t in threading.enumerate()}
+    seen: list[int] = []
+    with LocalDeployment(tmp_path / "deploy", node_configs(manifest), in_process=("clients", "nodes", "server")) as fed:
+        children = psutil.Process().children(recursive=True)
+        assert [Path(c.cmdline()[1]).name for c in children] == ["flower-superlink"]
+        result = fed.run(APP, to_run_config(cfg, output_dir="out", min_nodes=SITES), timeout=600,
+                         on_round=lambda record: seen.append(record["round"]))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert seen == [1, 2]
+    flower = History.load(tmp_path / "deploy" / "out" / "history.json")   # relative: the SuperLink's folder
+    assert [r["failed_clients"] for r in flower.records] == [[], []]
+    for a, b in zip(flower.records, local.records, strict=True):
+        for key in sorted(set(b) - {"time", "round_seconds"}):
+            assert a[key] == b[key], key
+    sa, sb = final_state(tmp_path / "deploy" / "out"), final_state(tmp_path / "inprocess")
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    deadline = time.monotonic() + 10       # daemon threads wind down within their poll interval
+    while time.monotonic() < deadline and {t.ident for t in threading.enumerate()} - before:
+        time.sleep(0.2)
+    assert not [t.name for t in threading.enumerate() if t.ident not in before]
+
+
 def test_deployment_rejects_bad_arguments(tmp_path):
     """Bad inputs fail at once with a message naming the fix, before any process starts."""
     from fedaid_lite.flower.worker import Worker, main

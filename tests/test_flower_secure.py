@@ -63,19 +63,27 @@ def test_credentials_are_a_ca_a_server_certificate_and_ssh_node_keys(tmp_path):
 
 
 def test_deployment_security_arguments_are_checked_before_anything_starts(tmp_path):
-    """Credentials with fewer keys than SuperNodes, or threads without `--isolation process`, fail at once with
-    the fix named; nothing is started. If this fails, a misconfigured deployment would start processes
-    and then hang (a SuperNode without a key waits to be let in; a node nobody serves times out)."""
+    """Credentials with fewer keys than SuperNodes, threads without `--isolation process`, or in-process (plain
+    text) SuperNodes or server with credentials fail at once with the fix named; nothing is started. If this
+    fails, a misconfigured deployment would start processes and then hang (a SuperNode without a key waits to
+    be let in; a node nobody serves times out) or run a "secure" deployment partly in plain text."""
     creds = make_credentials(tmp_path / "certs", nodes=1)
     nodes = [{"partition-id": k, "num-partitions": 2} for k in range(2)]
     with pytest.raises(ValueError, match="nodes=2"):
         LocalDeployment(tmp_path / "a", nodes, credentials=creds)
     with pytest.raises(ValueError, match='isolation="process"'):
-        LocalDeployment(tmp_path / "b", nodes, isolation="subprocess", in_process_clients=True)
+        LocalDeployment(tmp_path / "b", nodes, isolation="subprocess", in_process=("clients",))
+    creds2 = make_credentials(tmp_path / "certs2", nodes=2)
+    for part in ("nodes", "server"):
+        with pytest.raises(ValueError, match="plain text"):
+            LocalDeployment(tmp_path / "b", nodes, credentials=creds2, in_process=(part,))
+    with pytest.raises(ValueError, match="among clients, nodes, server"):
+        LocalDeployment(tmp_path / "b", nodes, in_process=("superlink",))
     plain = LocalDeployment(tmp_path / "c", nodes)
     with pytest.raises(ValueError, match="credentials="):
         plain.add_node(nodes[0], insecure=False)
     assert plain.superlink is None and not plain.nodes and not (tmp_path / "a").exists()
+    assert not (tmp_path / "b").exists()
 
 
 def test_round_progress_ignores_a_previous_runs_history(tmp_path):

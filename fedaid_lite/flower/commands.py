@@ -35,11 +35,18 @@ def flower_bin(name: str) -> str:
     return str(path) if path.exists() else name
 
 
-def superlink_command(host: str, port: int, credentials: Credentials | None = None) -> list[str]:
-    """The `flower-superlink` command line: plain text, or TLS with SuperNode authentication."""
+def superlink_command(host: str, port: int, credentials: Credentials | None = None,
+                      isolation: str = "subprocess") -> list[str]:
+    """The `flower-superlink` command line: plain text, or TLS with SuperNode authentication.
+
+    `isolation="process"`: the SuperLink starts no ServerApp process; an executor claims the run's ServerApp
+    task over its Runtime API (`fedaid_lite.flower.local_server`).
+    """
     security = ["--insecure"] if credentials is None else [
         "--ssl-ca-certfile", str(credentials.ca_cert), "--ssl-certfile", str(credentials.server_cert),
         "--ssl-keyfile", str(credentials.server_key), "--enable-supernode-auth"]
+    if isolation != "subprocess":          # flwr's default: the README's recipe leaves it out
+        security += ["--isolation", isolation]
     return [flower_bin("flower-superlink"), *security, "--disable-runtime-dependency-installation",
             "--host", host, "--port", str(port)]
 

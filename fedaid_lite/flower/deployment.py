@@ -17,8 +17,13 @@ certificate and signs its requests with its own key (tests/test_flower_secure.py
 `output-dir` after every round; fedaid_lite.flower.progress follows it), so a notebook shows progress while
 `flwr run` works. Starting and stopping the processes is fedaid_lite.flower.processes.
 
-`in_process_clients=True` runs those ClientApp workers as threads of the calling process instead of one
-process each (fedaid_lite.flower.local_clients): notebook 08 uses it to fit a small machine.
+`in_process=("clients", "nodes", "server")` (any of the three) runs parts of the deployment in the calling
+process instead of one process each, to fit a small machine (notebook 08 uses all three): the ClientApp
+workers as threads (fedaid_lite.flower.local_clients), the SuperNodes as threads (local_nodes), the ServerApp
+in the thread that calls `run()` (local_server, with the SuperLink in `--isolation process`). Only the
+SuperLink and `flwr run` stay processes; every message still travels SuperLink -> SuperNode -> ClientApp over
+HTTP with the same polls. Threads cannot be made secure this way: `in_process` nodes and server need
+`credentials=None`.
 
 `isolation="process"` (the default) starts each SuperNode with `--isolation process` plus one
 long-lived ClientApp process for it (`python -m fedaid_lite.flower.worker`): torch, the toolkit and the
@@ -33,19 +38,24 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
+from ..data.types import Hospitals
 from .commands import config_string, connection_toml, flower_bin, free_port, superlink_command, supernode_command
 from .local_clients import ThreadClients
+from .local_nodes import ThreadNode, quiet_flower_console
+from .local_server import acquire_server_task, run_server_task
 from .processes import signal_tree, spawn, stop_all, wait_listening
 from .progress import OnRound, run_and_follow
 from .security import Credentials
+from .server_app import build_server_app
 from .settings import RUNNER_DEFAULTS, app_pyproject, offline_env
 
 __all__ = ["LocalDeployment", "config_string", "flower_bin", "free_port"]
 
 CONNECTION = "fedaid-local"
 ISOLATION_MODES = ("process", "subprocess")
+IN_PROCESS_PARTS = ("clients", "nodes", "server")
 
 
 class LocalDeployment:
@@ -53,13 +63,19 @@ class LocalDeployment:
 
     def __init__(self, workdir: str | os.PathLike, node_configs: Sequence[Mapping[str, Any]],
                  startup_timeout: float = 60.0, isolation: str = "process",
-                 credentials: Credentials | None = None, in_process_clients: bool = False) -> None:
+                 credentials: Credentials | None = None, in_process: Sequence[str] = ()) -> None:
         if isolation not in ISOLATION_MODES:
             raise ValueError(f"isolation must be one of {', '.join(ISOLATION_MODES)}, got {isolation!r}")
         if not node_configs:
             raise ValueError("node_configs is empty: give one node config per site (SuperNode)")
-        if in_process_clients and isolation != "process":
-            raise ValueError('in_process_clients=True needs isolation="process" (the SuperNodes wait for our workers)')
+        unknown = sorted(set(in_process) - set(IN_PROCESS_PARTS))
+        if unknown:
+            raise ValueError(f"in_process parts must be among {', '.join(IN_PROCESS_PARTS)}, got {', '.join(unknown)}")
+        if {"clients", "nodes"} & set(in_process) and isolation != "process":
+            raise ValueError('in_process clients or nodes need isolation="process" (the SuperNodes wait for workers)')
+        if {"nodes", "server"} & set(in_process) and credentials is not None:
+            raise ValueError("in_process nodes and server speak plain text: leave them out of in_process to "
+                             "run the secure deployment (credentials=...)")
         if credentials is not None and len(credentials.node_keys) < len(node_configs):
             raise ValueError(f"credentials hold {len(credentials.node_keys)} SuperNode keys for "
                              f"{len(node_configs)} SuperNodes: make_credentials(..., nodes={len(node_configs)})")
@@ -73,11 +89,12 @@ class LocalDeployment:
         self.env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), self.env.get("PATH", "")])
         self.port = 0
         self.superlink: subprocess.Popen | None = None
-        self.nodes: list[subprocess.Popen] = []
+        self.nodes: list[subprocess.Popen | ThreadNode] = []
         self.workers: list[subprocess.Popen] = []     # one long-lived ClientApp per node (isolation="process")
         self._worker_of: dict[int, subprocess.Popen] = {}   # node index -> its worker
-        self.in_process_clients = in_process_clients
-        self.threads: ThreadClients | None = None     # the workers as threads of this process (in_process_clients)
+        self.in_process = frozenset(in_process)
+        self.threads: ThreadClients | None = None     # the workers as threads of this process ("clients")
+        self._loud: Callable[[], None] | None = None  # undoes quiet_flower_console()
 
     def __enter__(self) -> "LocalDeployment":
         try:
@@ -95,7 +112,10 @@ class LocalDeployment:
         self.workdir.mkdir(parents=True, exist_ok=True)
         (self.workdir / "flwr-home").mkdir(exist_ok=True)
         self.port = free_port()
-        self.superlink = self._spawn("superlink", superlink_command("127.0.0.1", self.port, self.credentials))
+        if {"nodes", "server"} & self.in_process:    # their per-message INFO lines would fill the notebook
+            self._loud = quiet_flower_console()
+        self.superlink = self._spawn("superlink", superlink_command(
+            "127.0.0.1", self.port, self.credentials, "process" if "server" in self.in_process else "subprocess"))
         wait_listening(self.port, self.superlink, self.startup_timeout, lambda: self.log("superlink"))
         (self.workdir / "flwr-home" / "config.toml").write_text(
             connection_toml(CONNECTION, f"127.0.0.1:{self.port}", self.credentials))
@@ -115,7 +135,7 @@ class LocalDeployment:
 
     def add_node(self, node_config: Mapping[str, Any], private_key: str | os.PathLike | None = None, *,
                  insecure: bool | None = None, worker: bool = True, max_wait_time: float | None = None
-                 ) -> subprocess.Popen:
+                 ) -> subprocess.Popen | ThreadNode:
         """Start one more SuperNode (and its ClientApp worker); `insecure`/`private_key` default to the deployment's.
 
         `worker=False` starts the SuperNode alone; `max_wait_time` makes it give up (exit) after that many
@@ -124,10 +144,18 @@ class LocalDeployment:
         i = len(self.nodes)
         runtime_port = free_port()
         insecure = self.credentials is None if insecure is None else insecure
-        self.nodes.append(self._spawn(f"supernode-{i}", supernode_command(
-            f"127.0.0.1:{self.port}", runtime_port, node_config, self.isolation,
-            None if insecure else self._ca(), private_key, max_wait_time)))
-        if self.isolation == "process" and worker and self.in_process_clients:
+        if "nodes" in self.in_process:
+            if not insecure or private_key is not None:
+                raise ValueError("an in_process SuperNode speaks plain text: no private_key, insecure=True")
+            node = ThreadNode(f"127.0.0.1:{self.port}", runtime_port, node_config,
+                              60.0 if max_wait_time is None else max_wait_time)
+            node.start(self.startup_timeout)
+            self.nodes.append(node)
+        else:
+            self.nodes.append(self._spawn(f"supernode-{i}", supernode_command(
+                f"127.0.0.1:{self.port}", runtime_port, node_config, self.isolation,
+                None if insecure else self._ca(), private_key, max_wait_time)))
+        if self.isolation == "process" and worker and "clients" in self.in_process:
             if self.threads is None:
                 self.threads = ThreadClients(self.workdir / "flwr-home")
             self.threads.add(i, f"127.0.0.1:{runtime_port}")
@@ -145,23 +173,47 @@ class LocalDeployment:
         return self.credentials.ca_cert
 
     def run(self, app: str | os.PathLike | None, run_config: Mapping[str, Any], timeout: float = 600.0,
-            on_round: OnRound | None = None, poll_s: float = 1.0) -> subprocess.CompletedProcess:
+            on_round: OnRound | None = None, poll_s: float = 1.0,
+            hospitals: Hospitals | None = None) -> subprocess.CompletedProcess:
         """`flwr run <app> fedaid-local --run-config ... --stream`: blocks until the run ends (or `timeout`).
 
         `app=None` runs the toolkit's own app (flower_app/pyproject.toml's text, written to the workdir).
 
         `on_round(record)` is called in this process with each round's History record as the ServerApp
         saves it (history.json in `output-dir`, relative to the SuperLink's folder), within `poll_s` seconds.
+
+        With `in_process` "server", `flwr run` only submits the run and the ServerApp runs in this thread
+        (`on_round` is then called by the ServerApp itself; `hospitals`, if given, is its data, not loaded
+        again; `timeout` bounds the wait for the run, each round-trip is bounded by the run's round-timeout).
         """
         if app is None:       # the toolkit's app, written here: works where the repo's flower_app/ is absent (pip)
             app = self.workdir / "app"
             app.mkdir(parents=True, exist_ok=True)
             (app / "pyproject.toml").write_text(app_pyproject())
+        output_dir = self.workdir / str(run_config.get("output-dir", RUNNER_DEFAULTS["output-dir"]))
+        if "server" in self.in_process:   # relative to the SuperLink's folder, as if the server ran there
+            return self._run_here(app, {**run_config, "output-dir": str(output_dir)}, timeout, on_round, hospitals)
         cmd = [flower_bin("flwr"), "run", str(Path(app).resolve()), CONNECTION, "--stream"]
         if run_config:
             cmd += ["--run-config", config_string(run_config)]
-        history = self.workdir / str(run_config.get("output-dir", RUNNER_DEFAULTS["output-dir"])) / "history.json"
-        return run_and_follow(cmd, self.workdir, self.env, history, timeout, on_round, poll_s)
+        return run_and_follow(cmd, self.workdir, self.env, output_dir / "history.json", timeout, on_round, poll_s)
+
+    def _run_here(self, app: str | os.PathLike, run_config: Mapping[str, Any], timeout: float,
+                  on_round: OnRound | None, hospitals: Hospitals | None
+                  ) -> subprocess.CompletedProcess:
+        """`flwr run` (no --stream: it returns once the SuperLink accepted the run), then its ServerApp, here."""
+        cmd = [flower_bin("flwr"), "run", str(Path(app).resolve()), CONNECTION]
+        if run_config:
+            cmd += ["--run-config", config_string(run_config)]
+        submitted = subprocess.run(cmd, cwd=self.workdir, env=self.env, capture_output=True, text=True,
+                                   timeout=timeout)
+        if submitted.returncode != 0:
+            return submitted
+        address = f"127.0.0.1:{self.port}"
+        token = acquire_server_task(address, timeout)
+        report = None if on_round is None else (lambda record, trained: on_round(record))
+        run_server_task(address, token, build_server_app(hospitals=hospitals, on_round=report))
+        return submitted
 
     def kill_node(self, index: int, sig: int = signal.SIGTERM) -> None:
         """Stop SuperNode `index`, its ClientApp worker and their descendants, as a hospital going offline would."""
@@ -169,16 +221,27 @@ class LocalDeployment:
             raise IndexError(f"no SuperNode {index}: this deployment started {len(self.nodes)}")
         if self.threads is not None:
             self.threads.stop_one(index, timeout=1.0)
-        signal_tree([self.nodes[index], *([self._worker_of[index]] if index in self._worker_of else [])], sig)
+        node = self.nodes[index]
+        if isinstance(node, ThreadNode):
+            node.stop(timeout=1.0)
+        signal_tree([*([node] if isinstance(node, subprocess.Popen) else []),
+                     *([self._worker_of[index]] if index in self._worker_of else [])], sig)
 
     def stop(self) -> None:
         """Stop every process this object started and their descendants (SuperNodes first); nothing else."""
         if self.threads is not None:     # first, while their SuperNodes still answer
             self.threads.stop()
             self.threads = None
+        for node in self.nodes:          # then the SuperNode threads, while the SuperLink still answers
+            if isinstance(node, ThreadNode):
+                node.stop()
         # Flower starts `flower-superexec` in a new session (outside our process groups): `stop_all` also
         # signals the descendants it finds by parent link.
-        stop_all([*reversed(self.workers), *reversed(self.nodes), *([self.superlink] if self.superlink else [])])
+        stop_all([*reversed(self.workers), *[n for n in reversed(self.nodes) if isinstance(n, subprocess.Popen)],
+                  *([self.superlink] if self.superlink else [])])
+        if self._loud is not None:
+            self._loud()
+            self._loud = None
 
     def log(self, name: str) -> str:
         """The captured output of `superlink`, `supernode-<i>` or `worker-<i>` ('' if none)."""

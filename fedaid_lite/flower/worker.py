@@ -96,6 +96,7 @@ class Worker:
                 self.certificates = f.read()
         self.task_retry_s = task_retry_s
         self.tasks = 0
+        self.claim_identity = True        # False for a worker thread (local_clients): see pull_task_input
         self._apps: dict[str, ClientApp] = {}           # FAB hash -> loaded ClientApp
         self._load = get_load_client_app_fn(default_app_ref="", app_path=None, multi_app=True)
         self._stop = threading.Event()
@@ -136,7 +137,7 @@ class Worker:
         started = pulled = ran = time.perf_counter()
         try:
             heartbeat.start()
-            message, context, run, fab = pull_task_input(client)
+            message, context, run, fab = pull_task_input(client, self.claim_identity)
             pulled = time.perf_counter()
             app = self._app(run, fab)
             reply = app(message=message, context=context)
@@ -175,15 +176,20 @@ class Worker:
         return self._apps[fab.hash_str]
 
 
-def pull_task_input(client: RuntimeHttpClient) -> tuple[Message, Any, Any, Any]:
+def pull_task_input(client: RuntimeHttpClient, claim_identity: bool = True) -> tuple[Message, Any, Any, Any]:
     """flwr's `run_clientapp.pull_task_input`, polling for the message's objects every 0.05-0.5 s, not 1-10 s.
 
     A worker claims a task the moment the SuperNode creates it, often before the SuperNode has finished
     pulling the message's arrays from the SuperLink; Flower's default backoff (1 s, doubling to 10 s)
     then adds up to ~15 s per message. (`flwr-clientapp` rarely meets this: its own start-up takes longer.)
+
+    `claim_identity=False` leaves flwr's process-wide `TaskIdentity` alone: a worker thread shares its process
+    with the ServerApp (local_clients), whose new messages take their sender from it (replies do not).
     """
     res = client.PullTaskInput(PullTaskInputRequest())
-    TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = res.task_id, res.run.run_id, res.context.node_id
+    if claim_identity:
+        TaskIdentity.task_id, TaskIdentity.run_id, TaskIdentity.node_id = res.task_id, res.run.run_id, \
+            res.context.node_id
     context, run, fab = context_from_proto(res.context), run_from_proto(res.run), fab_from_proto(res.fab)
     pulled = client.PullMessages(PullAppMessagesRequest())
     if not pulled.messages_list:
