@@ -1,8 +1,8 @@
 """What the live dashboard prepares in the background: the hospitals, the ideal reference and the map frame.
 
 A `Preparation` is one background job for one ideal config: build (or reuse) the hospitals (generated
-in a forked process when they are not in the disk cache yet, see `generate_apart`) and the evaluation set, get the ideal reference (from memory, from the disk cache in `ideal.py`, or by
-training it), then fit the map frame on the ideal's embeddings. The dashboard starts one when it is
+in a forked process when they are not in the disk cache yet, see `generate_apart`) and the evaluation
+set, get the ideal reference (from memory, from the disk cache in `ideal.py`, or by training it), then fit the map frame on the ideal's embeddings. The dashboard starts one when it is
 built and whenever a data slider moves, so the slow part is usually done before Train; Train never
 waits for the ideal (the curves come first and "distance to ideal" is filled in when it is ready).
 
