@@ -2,9 +2,10 @@
 
 A `Preparation` is one background job for one ideal config: build (or reuse) the hospitals (generated
 in a forked process when they are not in the disk cache yet, see `generate_apart`) and the evaluation
-set, get the ideal reference (from memory, from the disk cache in `ideal.py`, or by training it), then fit the map frame on the ideal's embeddings. The dashboard starts one when it is
-built and whenever a data slider moves, so the slow part is usually done before Train; Train never
-waits for the ideal (the curves come first and "distance to ideal" is filled in when it is ready).
+set, get the ideal reference (from memory, from the disk cache in `ideal.py`, or by training it), then
+fit the map frame on the ideal's embeddings. The dashboard starts one when it is built and whenever a
+data slider moves, so the slow part is usually done before Train; Train never waits for the ideal
+(the curves come first and "distance to ideal" is filled in when it is ready).
 
 Jobs run one after another, never side by side (each waits for the one before it to end); a job
 can be cancelled (a newer config replaced it: it ends at the next optimizer step) and paused (a
