@@ -32,7 +32,9 @@ first (not timed), as a second visit or a kernel restart does (the ideal is stil
 
 numba's cache is warmed first in a separate process, as Binder's postBuild does (umap_maps.py times
 the cold case). Target (docs/budgets.md): ≤ 5 s of wall time (what a student feels; the CPU time of
-the same span is in the details, for reading the figure on a busy machine).
+this process over the same span is in the details, for reading the figure on a busy machine; hospitals
+not in the cache are generated in a forked process, whose CPU time is not in it). `build_to_first_s`
+is what a student who presses Train at once waits from running the dashboard's cell.
 """
 
 from __future__ import annotations
