@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import plotly.graph_objects as go
@@ -82,8 +82,11 @@ class LiveBoard:
             if self.start is not None and self.data is not None:
                 self._fill_distance(self.start.record, self.start.state)
 
-    def add_start(self, start: StartPoint) -> None:
-        """Show round 0 (the starting model); its distance to the ideal is filled in when the ideal is there."""
+    def add_start(self, score: Callable[[Any], StartPoint]) -> None:
+        """Show round 0, `score(ideal reference or None)`; its distance to the ideal is filled in once that is here."""
+        with self.lock:
+            reference = self.ideal.reference if self.ideal is not None else None
+        start = score(reference)                         # unlocked: rounds go on being added meanwhile
         with self.lock:
             self.start = start
             if self.ideal is not None:

@@ -28,6 +28,24 @@ class Stopped(Exception):
     """Stop pressed while the run waited for the hospitals."""
 
 
+def data_for(cfg: Experiment, job: Preparation | None, store: PreparedStore, stop: threading.Event,
+             say: Callable[[str | None, str | None], None], build: Callable[[], PreparedData]) -> PreparedData:
+    """The hospitals for `cfg`: prepared already, being prepared by `job` (wait for them), or `build()` here."""
+    data = store.data(cfg)
+    if data is None and job is not None:
+        say("building the hospitals…", "status")
+        while not job.data_ready.wait(0.1):
+            if stop.is_set():
+                raise Stopped()
+        if job.data is None and job.exception is not None:
+            raise job.exception
+        data = job.data
+    if data is None:
+        say("building the hospitals…", "status")
+        data = store.add_data(build())
+    return data
+
+
 class TakeTurns:
     """Runs taking turns round by round (run 0's round 1, run 1's round 1, …); Stop lets every run go.
 
@@ -136,7 +154,8 @@ class TrainingThread:
             configure_threads(cfg.train.threads)
             board.device = resolve_device(cfg.train.device)
             self.rounds_per_run = cfg.fed.rounds
-            data = self._data_for(cfg, job)
+            data = data_for(cfg, job, self.store, self.stop_event, self.say,
+                            lambda: build_data(cfg, self.map_points, self.hospitals_cache))
             board.use_data(data)
             self.total_rounds = cfg.fed.rounds * len(algorithms)
             turns = TakeTurns(len(algorithms), self.stop_event)
@@ -191,42 +210,24 @@ class TrainingThread:
                                     device=board.device)
             board.runs[label].history = history         # its records are the dicts `_on_round` got
         except Exception as err:  # noqa: BLE001 - re-raised by `_work`; the other run stops with it
-            if self._failure is None:
-                self._failure, self.traceback = err, traceback.format_exc()
-            self.stop_event.set()
+            self._fail(err)
         finally:
             turns.finish(i)
 
     def _start_point(self, cfg: Experiment, data: PreparedData) -> None:
         """Score the model the runs start from and show it as round 0 (see `start.py`)."""
-        board = self.board
         try:
-            with board.lock:
-                reference = board.ideal.reference if board.ideal is not None else None
-            start = start_point(cfg, data, board.device, reference)
-            board.add_start(start)
+            self.board.add_start(lambda reference: start_point(cfg, data, self.board.device, reference))
             self.start_seconds = time.perf_counter() - self._started
             self.say(None, "start")
         except Exception as err:  # noqa: BLE001 - re-raised by `_work`, like a run's error
-            if self._failure is None:
-                self._failure, self.traceback = err, traceback.format_exc()
-            self.stop_event.set()
+            self._fail(err)
 
-    def _data_for(self, cfg: Experiment, job: Preparation | None) -> PreparedData:
-        """The hospitals for `cfg`: prepared already, being prepared (wait for them), or built here."""
-        data = self.store.data(cfg)
-        if data is None and job is not None:
-            self.say("building the hospitals…", "status")
-            while not job.data_ready.wait(0.1):
-                if self.stop_event.is_set():
-                    raise Stopped()
-            if job.data is None and job.exception is not None:
-                raise job.exception
-            data = job.data
-        if data is None:
-            self.say("building the hospitals…", "status")
-            data = self.store.add_data(build_data(cfg, self.map_points, self.hospitals_cache))
-        return data
+    def _fail(self, err: Exception) -> None:
+        """Keep the first error of this Train's threads (`_work` re-raises it) and stop the others."""
+        if self._failure is None:
+            self._failure, self.traceback = err, traceback.format_exc()
+        self.stop_event.set()
 
     def _on_round(self, label: str, record: dict[str, Any], trained: TrainedState, job: Preparation | None) -> None:
         """After each round: hand the new global model to the board (in memory, not reread), tell the controller."""
