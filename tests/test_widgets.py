@@ -13,17 +13,22 @@ import ipywidgets as w
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+import torch
 
 from fedaid_lite.config import Experiment
 from fedaid_lite.data import cache as hospitals_cache
 from fedaid_lite.dashboard.knobs import Knobs
 from fedaid_lite.dashboard.training import TakeTurns
 from fedaid_lite.dashboard.widgets import BIND_LAMBDAS
-from fedaid_lite.federated import run_federated
+from fedaid_lite.evaluate import evaluate
+from fedaid_lite.federated import build_federation, prepare_server, run_federated
+from fedaid_lite.protocol import clone_state
+from fedaid_lite.registry import make_algorithm
 from fedaid_lite.ideal import reference_key
 from fedaid_lite.dashboard.controller import DashboardController
 from fedaid_lite.dashboard import preparation
 from fedaid_lite.dashboard.preparation import PREPARING
+from fedaid_lite.dashboard.start import START_LABEL
 from fedaid_lite.dashboard import Dashboard, dashboard
 
 pytestmark = pytest.mark.slow  # tiny training runs (two algorithms), a stopped one, a few tiny ideals: ~1-2 min
@@ -100,6 +105,31 @@ def test_algorithms_take_turns_and_keep_the_numbers_of_runs_alone(trained):
             assert a["train_losses"] == b["train_losses"] and a["client_losses"] == b["client_losses"]
             assert a["dro_weights"] == b["dro_weights"]
             assert {k: a["metrics"][k] for k in b["metrics"]} == b["metrics"]
+
+
+def test_round_zero_is_the_model_every_run_starts_from_and_says_so(trained):
+    # If this fails, the curves' first point (shown before round 1 has trained) is not the model the runs
+    # start from, not scored as their rounds are, not labelled as the start, or never gets its distance.
+    c = trained.controller
+    start = c.board.start
+    assert start is not None and start.record["round"] == 0 and c.start_seconds is not None
+    shown = [t for t in trained.curves.widget.data if t.name == START_LABEL]
+    assert len(shown) == 4 and all(list(t.x) == [0] for t in shown)          # loss, P@5, R@5, distance
+    data, ideal = c.board.data, c.board.ideal
+    names = list(data.hospitals.site_names)
+    for algorithm in ("fedavg", "fedaid"):                                    # FedAID scores with its binding term
+        cfg = c.config().override({"fed.algorithm": algorithm})
+        server = prepare_server(cfg, hospitals=data.hospitals, evalset=data.evalset)
+        state = clone_state(server.runtime.model)
+        assert all(torch.equal(v, start.state[k]) for k, v in state.items())
+        algo, fed = make_algorithm(cfg, len(names)), build_federation(cfg, data.hospitals)
+        memory = algo.init_memory(state, [len(t) for t in fed.train])
+        payload = algo.broadcast(state, memory)
+        scores = [algo.client_score(server.runtime, payload, fed.holdout[k]) for k in range(len(names))]
+        assert scores == pytest.approx([start.record["client_losses"][n] for n in names], rel=1e-6)
+        assert algo.current_weights(memory) == pytest.approx([start.record["dro_weights"][n] for n in names])
+    direct = evaluate(server.runtime.model.eval(), data.evalset, server.device, reference=ideal.reference)
+    assert start.record["metrics"] == pytest.approx(direct, rel=1e-5, nan_ok=True)
 
 
 def test_take_turns_lets_every_run_go_on_stop():

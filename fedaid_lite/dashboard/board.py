@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import plotly.graph_objects as go
@@ -22,6 +22,7 @@ from ..viz.frame import AlignmentFrame
 from ..viz.maps import alignment_map_xy
 from ..viz.plots import live_curves, message_figure
 from .preparation import PreparedData, PreparedIdeal
+from .start import START_LABEL, StartPoint
 
 IDEAL = display_label("centralized")
 MAP_HEIGHT, MAP_WIDTH = 520, 980
@@ -51,13 +52,14 @@ class LiveBoard:
         self.reference_xy: tuple[np.ndarray, np.ndarray] | None = None
         self.site_names: list[str] = []
         self.device: Any = None
+        self.start: StartPoint | None = None             # round 0: the model every run starts from
         self._pending: list[tuple[str, dict[str, Any], dict]] = []   # rounds waiting for the ideal: weights kept
 
     def clear(self) -> None:
         """Forget the runs, their hospitals and their ideal."""
         with self.lock:
             self.runs, self._pending = {}, []
-            self.data = self.ideal = None
+            self.data = self.ideal = self.start = None
             self.frame = self.map_subset = self.reference_xy = None
 
     def use_data(self, data: PreparedData) -> None:
@@ -83,6 +85,18 @@ class LiveBoard:
             for label, record, state in self._pending:
                 self._fill(label, record, state)
             self._pending = []
+            if self.start is not None and self.data is not None:
+                self._fill_distance(self.start.record, self.start.state)
+
+    def add_start(self, score: Callable[[Any], StartPoint]) -> None:
+        """Show round 0, `score(ideal reference or None)`; its distance to the ideal is filled in once that is here."""
+        with self.lock:
+            reference = self.ideal.reference if self.ideal is not None else None
+        start = score(reference)                         # unlocked: rounds go on being added meanwhile
+        with self.lock:
+            self.start = start
+            if self.ideal is not None:
+                self._fill_distance(start.record, start.state)
 
     def add_round(self, label: str, record: dict[str, Any], state: dict | None) -> None:
         """Record a round of run `label`; place its global weights `state` now, or when the ideal arrives."""
@@ -100,12 +114,19 @@ class LiveBoard:
         data, ideal = self.data, self.ideal
         if data is None or ideal is None:
             return
+        model = self._fill_distance(record, state)
+        self.runs[label].xy.append(ideal.frame.transform(*embed(model, data.map_tensors, self.device)))
+
+    def _fill_distance(self, record: dict[str, Any], state: dict) -> Any:
+        """Load `state` into the spare model and add the record's distance to the ideal if missing (locked)."""
+        data, ideal = self.data, self.ideal
+        assert data is not None and ideal is not None
         model = data.probe_model()                       # a spare DualEncoder: load the round's global weights
         model.load_state_dict(state)
         if record["metrics"] and "dist_to_ref" not in record["metrics"]:
             emb = reference_embeddings(model, data.evalset, self.device)
             record["metrics"].update(reference_metrics(emb, data.evalset, ideal.reference))
-        self.runs[label].xy.append(ideal.frame.transform(*embed(model, data.map_tensors, self.device)))
+        return model
 
     def curves(self, note: str) -> go.Figure:
         """The live curves; `note` is written across "distance to ideal" while the ideal is missing."""
@@ -113,8 +134,10 @@ class LiveBoard:
             histories = {k: r.history for k, r in self.runs.items()}
             weighted = next((k for k, r in self.runs.items() if r.algorithm == "fedaid" and r.history.records),
                             None)
-            notes = {"dist_to_ref": note} if self.runs and self.ideal is None else {}
-            return live_curves(histories, self.site_names, notes=notes, weights_of=weighted)
+            notes = {"dist_to_ref": note} if (self.runs or self.start) and self.ideal is None else {}
+            start = None if self.start is None else self.start.record
+            return live_curves(histories, self.site_names, notes=notes, weights_of=weighted, start=start,
+                               start_label=START_LABEL)
 
     def map(self, note: str) -> go.Figure | None:
         """The live map: the ideal and each run's latest round; `note` while the ideal is missing; None before a run."""

@@ -5,14 +5,16 @@ its own room: `knobs.Knobs` (slider values and the configs they make), `broker.P
 (which background preparation runs), `run_ideal.RunIdeal` (the ideal the runs on screen wait for),
 `training.TrainingThread` (Train / Stop), `board.LiveBoard` (the runs on screen, their map positions
 and their figures), `messages.Messages` (the status line, the note, and the listeners, who hear
-'status', 'round', 'reference' and 'reset').
+'status', 'start' (round 0, the model every run starts from, is on the curves), 'round', 'reference'
+and 'reset').
 
 "Distance to ideal" and the live map need the ideal: a centralized model trained on the pooled
 data for the *preset's* number of rounds (moving the rounds slider does not retrain it). It
 depends only on the preset and the data sliders, and `preparation.Preparation` makes it in the
 background: when the dashboard is shown (`prepare()`), again when a data slider moves, and it is
-kept in memory and in a disk cache (`ideal.py`) by config. Train never waits for it: the first
-round's curves appear as soon as the hospitals exist and one round has run; until the ideal is
+kept in memory and in a disk cache (`ideal.py`) by config. Train never waits for it: the curves get
+their starting point (round 0, `start.py`) as soon as the hospitals exist, and round 1 as soon as one
+round has run (the two are computed side by side); until the ideal is
 ready the distance panel and the map say "ideal reference: preparing…", and the rounds already
 drawn get their distance filled in (from their saved weights) when it arrives. The ideal holds back
 while a run's first round is computing, then both share the CPU.
@@ -38,7 +40,8 @@ from .training import TrainingThread
 
 
 class DashboardController:
-    """Knob values, the training thread and what it produced; listeners hear 'status', 'round', 'reference', 'reset'.
+    """Knob values, the training thread and what it produced; listeners hear 'status', 'start', 'round', 'reference',
+    'reset'.
 
     `reference_cache`: True keeps the ideal's embeddings in the user cache folder (`ideal.default_cache_dir`),
     False keeps them in memory only, a path keeps them there.
@@ -71,6 +74,8 @@ class DashboardController:
     total_rounds = property(lambda self: self.trainer.total_rounds, doc="Rounds the last Train will run.")
     first_update_seconds = property(lambda self: self.trainer.first_update_seconds,
                                     doc="Train → first round on screen, in seconds (benchmarks).")
+    start_seconds = property(lambda self: self.trainer.start_seconds,
+                             doc="Train → round 0 (the starting model) on screen, in seconds (benchmarks).")
     running = property(lambda self: self.trainer.busy, doc="True from Train until the run has ended.")
     stopping = property(lambda self: self.trainer.busy and self.trainer.stop_event.is_set(),
                         doc="True after Stop until the run has ended.")

@@ -1,10 +1,11 @@
 """What the live dashboard prepares in the background: the hospitals, the ideal reference and the map frame.
 
-A `Preparation` is one background job for one ideal config: build (or reuse) the hospitals and the
-evaluation set, get the ideal reference (from memory, from the disk cache in `ideal.py`, or by
-training it), then fit the map frame on the ideal's embeddings. The dashboard starts one when it is
-built and whenever a data slider moves, so the slow part is usually done before Train; Train never
-waits for the ideal (the curves come first and "distance to ideal" is filled in when it is ready).
+A `Preparation` is one background job for one ideal config: build (or reuse) the hospitals (generated
+in a forked process when they are not in the disk cache yet, see `generate_apart`) and the evaluation
+set, get the ideal reference (from memory, from the disk cache in `ideal.py`, or by training it), then
+fit the map frame on the ideal's embeddings. The dashboard starts one when it is built and whenever a
+data slider moves, so the slow part is usually done before Train; Train never waits for the ideal
+(the curves come first and "distance to ideal" is filled in when it is ready).
 
 Jobs run one after another, never side by side (each waits for the one before it to end); a job
 can be cancelled (a newer config replaced it: it ends at the next optimizer step) and paused (a
@@ -14,6 +15,9 @@ run's first round gets the CPU first: the job holds at its next step). Results g
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+import sys
 import tempfile
 import threading
 import time
@@ -27,7 +31,7 @@ import numpy as np
 
 from ..config import Experiment
 from ..data import load_hospitals
-from ..data.cache import load_hospitals_cached
+from ..data.cache import hospitals_key, load_hospitals_cached
 from ..data.tensors import to_tensors
 from ..evaluate import EvalEmbeddings, prepare_eval
 from ..ideal import ReferenceCache, reference_key, train_reference
@@ -82,14 +86,37 @@ def build_data(cfg: Experiment, map_points: int, hospitals_cache: Path | None = 
 
     `hospitals_cache`: a folder where built hospitals are kept by config (`data.cache`); None builds them.
     """
-    hospitals = load_hospitals(cfg.data) if hospitals_cache is None else load_hospitals_cached(cfg.data,
-                                                                                               hospitals_cache)
+    if hospitals_cache is None:
+        hospitals = load_hospitals(cfg.data)
+    else:
+        generate_apart(cfg, hospitals_cache)
+        hospitals = load_hospitals_cached(cfg.data, hospitals_cache)
     test = hospitals.global_test
     idx = frame_subset(test.sites, map_points, seed=0)
     subset = test.subset(idx)
     evalset = prepare_eval(hospitals, cfg.model, split=cfg.fed.eval_split)
     return PreparedData(cfg.data, cfg.model, hospitals, evalset, idx, subset,
                         to_tensors(subset, hospitals.tokenizer, cfg.model.max_text_len))
+
+
+def generate_apart(cfg: Experiment, hospitals_cache: Path) -> None:
+    """Generate hospitals missing from the cache in a forked process that writes them there (Linux only).
+
+    Generating is pure-Python numpy work that holds the GIL: in a thread it shares one core with the
+    widgets being built and the kernel, in its own process it gets the second core. The child writes
+    the cache entry `load_hospitals_cached` would write (same function, same pickle), the caller then
+    reads it; if the child fails the caller builds them itself, so errors surface as they always did.
+    """
+    if (cfg.data.manifest or not sys.platform.startswith("linux") or "fork" not in mp.get_all_start_methods()
+            or (Path(hospitals_cache) / f"{hospitals_key(cfg.data)}.pkl").is_file()):
+        return
+    # set, tokenizers' fork handler neither prints its warning into the notebook nor leaves its thread
+    # pool half-alive in the child (the parent's encodings only lose threads they do not need at this size)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    child = mp.get_context("fork").Process(target=load_hospitals_cached, args=(cfg.data, hospitals_cache),
+                                           name="fedaid-hospitals", daemon=True)
+    child.start()
+    child.join()
 
 
 class PreparedStore:

@@ -21,10 +21,29 @@ from ..train import configure_threads, resolve_device
 from .board import LiveBoard, LiveRun
 from .knobs import ALGORITHMS
 from .preparation import Preparation, PreparedData, PreparedStore, build_data
+from .start import start_point
 
 
 class Stopped(Exception):
     """Stop pressed while the run waited for the hospitals."""
+
+
+def data_for(cfg: Experiment, job: Preparation | None, store: PreparedStore, stop: threading.Event,
+             say: Callable[[str | None, str | None], None], build: Callable[[], PreparedData]) -> PreparedData:
+    """The hospitals for `cfg`: prepared already, being prepared by `job` (wait for them), or `build()` here."""
+    data = store.data(cfg)
+    if data is None and job is not None:
+        say("building the hospitals…", "status")
+        while not job.data_ready.wait(0.1):
+            if stop.is_set():
+                raise Stopped()
+        if job.data is None and job.exception is not None:
+            raise job.exception
+        data = job.data
+    if data is None:
+        say("building the hospitals…", "status")
+        data = store.add_data(build())
+    return data
 
 
 class TakeTurns:
@@ -71,12 +90,13 @@ class TakeTurns:
 class TrainingThread:
     """One Train at a time: `start` runs it in the background, `stop_event` ends it at the next local step.
 
-    It tells the controller what happens through `say(status, event)` (event None: no redraw) and
+    It tells the controller what happens through `say(status, event)` (status None: unchanged; event None:
+    no redraw; 'start' once round 0, the starting model, is on the board) and
     `ended(status)` (the run is over; `error`/`traceback` say why if it failed).
     """
 
     def __init__(self, board: LiveBoard, store: PreparedStore, map_points: int, workdir: Path, *,
-                 hospitals_cache: Path | None = None, say: Callable[[str, str | None], None],
+                 hospitals_cache: Path | None = None, say: Callable[[str | None, str | None], None],
                  ended: Callable[[str], None]) -> None:
         self.board, self.store, self.map_points, self.workdir = board, store, map_points, workdir
         self.say, self.ended = say, ended
@@ -87,6 +107,7 @@ class TrainingThread:
         self.done_rounds = self.total_rounds = self.rounds_per_run = 0
         self.algorithms: list[str] = []                  # the labels of the last Train's runs
         self.first_update_seconds: float | None = None   # Train → first round on screen (benchmarks)
+        self.start_seconds: float | None = None          # Train → round 0 (the starting model) on screen
         self._thread: threading.Thread | None = None
         self._started = 0.0
         self._trains = 0
@@ -109,7 +130,7 @@ class TrainingThread:
         self.stop_event.clear()
         self.error, self.traceback, self.done_rounds = "", "", 0
         self._failure, self.algorithms, self.rounds_per_run = None, list(algorithms), cfg.fed.rounds
-        self.first_update_seconds = None
+        self.first_update_seconds = self.start_seconds = None
         self._started = time.perf_counter()
         self._trains += 1
         if job is not None:
@@ -133,13 +154,17 @@ class TrainingThread:
             configure_threads(cfg.train.threads)
             board.device = resolve_device(cfg.train.device)
             self.rounds_per_run = cfg.fed.rounds
-            data = self._data_for(cfg, job)
+            data = data_for(cfg, job, self.store, self.stop_event, self.say,
+                            lambda: build_data(cfg, self.map_points, self.hospitals_cache))
             board.use_data(data)
             self.total_rounds = cfg.fed.rounds * len(algorithms)
             turns = TakeTurns(len(algorithms), self.stop_event)
-            workers = [threading.Thread(target=self._run_one, args=(i, label, cfg, data, turns, job),
-                                        name=f"fedaid-dashboard-{label}", daemon=True)
-                       for i, label in enumerate(algorithms)]
+            # round 0 is scored beside round 1's training (a second core), not before it
+            workers = [threading.Thread(target=self._start_point, args=(cfg, data),
+                                        name="fedaid-dashboard-start", daemon=True)]
+            workers += [threading.Thread(target=self._run_one, args=(i, label, cfg, data, turns, job),
+                                         name=f"fedaid-dashboard-{label}", daemon=True)
+                        for i, label in enumerate(algorithms)]
             for worker in workers:
                 worker.start()
             for worker in workers:
@@ -185,27 +210,24 @@ class TrainingThread:
                                     device=board.device)
             board.runs[label].history = history         # its records are the dicts `_on_round` got
         except Exception as err:  # noqa: BLE001 - re-raised by `_work`; the other run stops with it
-            if self._failure is None:
-                self._failure, self.traceback = err, traceback.format_exc()
-            self.stop_event.set()
+            self._fail(err)
         finally:
             turns.finish(i)
 
-    def _data_for(self, cfg: Experiment, job: Preparation | None) -> PreparedData:
-        """The hospitals for `cfg`: prepared already, being prepared (wait for them), or built here."""
-        data = self.store.data(cfg)
-        if data is None and job is not None:
-            self.say("building the hospitals…", "status")
-            while not job.data_ready.wait(0.1):
-                if self.stop_event.is_set():
-                    raise Stopped()
-            if job.data is None and job.exception is not None:
-                raise job.exception
-            data = job.data
-        if data is None:
-            self.say("building the hospitals…", "status")
-            data = self.store.add_data(build_data(cfg, self.map_points, self.hospitals_cache))
-        return data
+    def _start_point(self, cfg: Experiment, data: PreparedData) -> None:
+        """Score the model the runs start from and show it as round 0 (see `start.py`)."""
+        try:
+            self.board.add_start(lambda reference: start_point(cfg, data, self.board.device, reference))
+            self.start_seconds = time.perf_counter() - self._started
+            self.say(None, "start")
+        except Exception as err:  # noqa: BLE001 - re-raised by `_work`, like a run's error
+            self._fail(err)
+
+    def _fail(self, err: Exception) -> None:
+        """Keep the first error of this Train's threads (`_work` re-raises it) and stop the others."""
+        if self._failure is None:
+            self._failure, self.traceback = err, traceback.format_exc()
+        self.stop_event.set()
 
     def _on_round(self, label: str, record: dict[str, Any], trained: TrainedState, job: Preparation | None) -> None:
         """After each round: hand the new global model to the board (in memory, not reread), tell the controller."""

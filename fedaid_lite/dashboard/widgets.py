@@ -194,7 +194,7 @@ class Dashboard(w.VBox):
     def _on_event(self, event: str) -> None:
         """Listener for the controller (called from the training thread): redraw what changed."""
         with self._lock:
-            if event in ("round", "reference", "reset"):
+            if event in ("start", "round", "reference", "reset"):
                 self.curves.show(self.controller.curves())
                 live_map = self.controller.map()
                 if live_map is not None:

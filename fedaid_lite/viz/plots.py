@@ -224,11 +224,14 @@ def probe_curve(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
 
 
 def live_curves(histories: dict[str, History], site_names: list[str],
-                notes: Mapping[str, str] | None = None, weights_of: str | None = None) -> go.Figure:
+                notes: Mapping[str, str] | None = None, weights_of: str | None = None,
+                start: Mapping[str, Any] | None = None, start_label: str = "start (round 0)") -> go.Figure:
     """2 × 3 grid: four metric curves (one line per run) and the client weights of run `weights_of`.
 
     `notes` maps a metric to a line written across its panel (e.g. why it is still empty). Without
     `weights_of` (or while that run has no rounds) the weights are those of the first run with rounds.
+    `start`: a round-0 record (the model every run starts from), drawn as one grey point named
+    `start_label` in each metric panel and as the weights at round 0.
     """
     titles = [t for _, t in LIVE_METRICS] + ["client weights (DRO)"]
     fig = make_subplots(rows=2, cols=3, subplot_titles=titles, horizontal_spacing=0.08, vertical_spacing=0.18)
@@ -239,14 +242,27 @@ def live_curves(histories: dict[str, History], site_names: list[str],
             fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=label, legendgroup=label,
                                      showlegend=(j == 0), line=dict(color=palette[i % len(palette)])),
                           row=j // 3 + 1, col=j % 3 + 1)
+    if start is not None:   # one point shared by every run: they all start from these weights
+        first = True
+        for j, (metric, _) in enumerate(LIVE_METRICS):
+            x, y = _series(History(records=[dict(start)]), metric)
+            if not x:
+                continue
+            fig.add_trace(go.Scatter(x=x, y=y, mode="markers", name=start_label, legendgroup="start",
+                                     showlegend=first, marker=dict(color="#555", size=9, symbol="diamond"),
+                                     hovertemplate=f"{start_label}: the model before any round<br>%{{y:.3f}}"
+                                                   "<extra></extra>"),
+                          row=j // 3 + 1, col=j % 3 + 1)
+            first = False
     with_records = [lb for lb, h in histories.items() if h.records]
     weighted = weights_of if weights_of in with_records else (with_records[0] if with_records else None)
     if weighted:   # name whose weights are drawn: FedAID's move, FedAvg's stay at the data shares
         fig.layout.annotations[4].text = f"client weights ({weighted})"
     for k, site in enumerate(site_names):
         h = histories.get(weighted) if weighted else None
-        rounds = [int(r["round"]) for r in h.records] if h else []
-        w = [r.get("dro_weights", {}).get(site) for r in h.records] if h else []
+        records = ([dict(start)] if start is not None else []) + (list(h.records) if h else [])
+        rounds = [int(r["round"]) for r in records]
+        w = [r.get("dro_weights", {}).get(site) for r in records]
         fig.add_trace(go.Scatter(x=rounds, y=w, mode="lines", stackgroup="w", name=site, showlegend=True,
                                  legendgroup="sites", line=dict(width=0.5, color=qualitative.Set2[k % 8])),
                       row=2, col=2)
@@ -257,7 +273,7 @@ def live_curves(histories: dict[str, History], site_names: list[str],
     fig.update_layout(height=520, template="plotly_white", margin=dict(t=40, l=40, r=10, b=30),
                       legend=dict(orientation="v", x=1.0, xanchor="left"))
     last = max((int(r["round"]) for h in histories.values() for r in h.records), default=1)
-    fig.update_xaxes(tick0=1, dtick=round_dtick(last))
+    fig.update_xaxes(tick0=0 if start is not None else 1, dtick=round_dtick(last))
     fig.update_xaxes(title_text="round", row=2)
     return fig
 
