@@ -88,6 +88,26 @@ def test_alignment_map_panels_lines_and_colour_menu(frame, meta):
     assert not fig.frames
 
 
+@pytest.mark.parametrize("legend, n_rounds", [("side", 1), ("side", 3), ("below", 1)])
+def test_alignment_map_menus_clear_of_titles(frame, meta, legend, n_rounds):
+    # If this fails, the colour dropdown covers the first panel's title (seen in the dashboard's live map) or
+    # the figure's title: the menus must sit between the two, in pixels, whatever the margins and legend.
+    xy = [frame.transform(*_emb(10 + r)) for r in range(n_rounds)]
+    fig = viz.alignment_map_xy({"ideal (centralized)": xy, "FedAvg": xy}, frame.bounds(), meta,
+                               height=520, legend=legend)
+    m = fig.layout.margin
+    plot_px = fig.layout.height - m.t - m.b
+    for menu in fig.layout.updatemenus:
+        bottom_px = (menu.y - 1) * plot_px           # the menu's bottom edge, above the panels' top
+        assert menu.yanchor == "bottom" and bottom_px >= 50, bottom_px   # two-line panel titles take ~45 px
+        assert bottom_px + 34 <= m.t - 34, bottom_px  # a menu is ~34 px tall; the title takes the top ~34 px
+    if legend == "below":   # rows under the panels, not one tall grouped column that squeezes them
+        assert fig.layout.legend.orientation == "h" and fig.layout.legend.traceorder == "normal"
+        assert fig.layout.legend.y < 0
+    with pytest.raises(ValueError, match="legend="):
+        viz.alignment_map_xy({"a": xy}, frame.bounds(), meta, legend="left")
+
+
 def test_alignment_map_round_slider(frame, meta):
     # If this fails, the round slider is missing or a round shows the wrong embeddings.
     rounds = [_emb(10 + r, 0.9 - 0.3 * r) for r in range(3)]

@@ -44,9 +44,9 @@ def site_prevalence(hospitals: Hospitals, split: str = "train") -> go.Figure:
                   for p in parts])                                    # (S, F)
     counts = [len(p) for p in parts]
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(FINDINGS), y=[f"{n} (n={c})" for n, c in zip(hospitals.site_names, counts)],
-        colorscale="Blues", zmin=0, zmax=max(float(z.max()), 1e-6), text=np.round(z, 2),
-        texttemplate="%{text}", hovertemplate="%{y}<br>%{x}: %{z:.1%}<extra></extra>",
+        z=z, x=[f.replace("_", " ") for f in FINDINGS], y=[f"{n} (n={c})" for n, c in zip(hospitals.site_names, counts)],
+        colorscale="Blues", zmin=0, zmax=max(float(z.max()), 1e-6),
+        texttemplate="%{z:.2f}", hovertemplate="%{y}<br>%{x}: %{z:.1%}<extra></extra>",
         colorbar=dict(title="share")))
     fig.update_layout(title=f"Finding prevalence per hospital ({split})", template="plotly_white",
                       height=140 + 45 * len(parts), yaxis=dict(autorange="reversed"))
@@ -105,9 +105,13 @@ def report_stats(hospitals: Hospitals, split: str = "train") -> go.Figure:
         fig.add_trace(go.Box(y=lengths, name=name, marker_color=colors[name], showlegend=False), row=1, col=1)
     fig.add_trace(go.Bar(x=names, y=[len(v) for v in vocab], name="distinct words", marker_color="#8da0cb"),
                   row=1, col=2)
-    fig.add_trace(go.Bar(x=names, y=only, name="used only here", marker_color="#fc8d62"), row=1, col=2)
+    # zero-height bars are invisible: the legend says they are zero, not missing
+    fig.add_trace(go.Bar(x=names, y=only, name="used only here" + ("" if any(only) else " (none, at any hospital)"),
+                         marker_color="#fc8d62"), row=1, col=2)
+    # the legend sits above the vocabulary panel: under the panels it covered the rotated hospital names
     fig.update_layout(title=f"How each hospital writes its reports ({split})", template="plotly_white",
-                      barmode="group", height=380, legend=dict(orientation="h", y=-0.2))
+                      barmode="group", height=420, margin=dict(t=110),
+                      legend=dict(orientation="h", x=1.0, xanchor="right", y=1.22, yanchor="bottom"))
     return fig
 
 
