@@ -41,7 +41,7 @@ COLOR_MODES = ("finding", "site", "modality")
 MODALITY_COLORS = {"image": "#1f77b4", "report": "#d62728"}
 LINE_COLOR = "rgba(120,120,120,0.35)"
 LEGEND_PLACES = ("side", "below")
-TOP_PX, MENU_GAP_PX, LEGEND_ROWS_PX = 140, 56, 50
+TOP_PX, MENU_GAP_PX, LEGEND_ROWS_PX, NARROW_LINE_PX = 140, 56, 50, 16
 """Pixels: the top margin holds, from the top, the title, the menus (their bottom edge MENU_GAP_PX above the
 panels) and the two-line panel titles (~45 px); a legend below the panels gets LEGEND_ROWS_PX for its rows."""
 SCORE_COLUMNS = ("model", "purity", "purity_image", "purity_report", "purity_chance", "pair_dist", "pair_ratio")
@@ -195,7 +195,11 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
     last = n_rounds - 1
 
     scored = set(coords) if scores is True else set(scores or ())
-    panel_title = lambda name, r: _panel_title(name, at(name, r), labels, k, name in scored)  # noqa: E731
+    # a narrow panel (four side by side, or three beside a legend) gets its two numbers on two lines: on one
+    # they ran into the neighbouring panel's numbers; the extra line moves the menus up by its height
+    narrow = len(coords) >= 4 or (len(coords) == 3 and legend == "side")
+    top, menu_gap = TOP_PX + NARROW_LINE_PX * narrow, MENU_GAP_PX + NARROW_LINE_PX * narrow
+    panel_title = lambda name, r: _panel_title(name, at(name, r), labels, k, name in scored, narrow)  # noqa: E731
     fig = make_subplots(rows=1, cols=len(coords), subplot_titles=[panel_title(n, last) for n in coords],
                         horizontal_spacing=0.03)
     if scored:   # the title is short; hovering it says what the numbers mean
@@ -243,7 +247,7 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
                for m in COLOR_MODES]
     bottom = (40 if n_rounds == 1 else 90) + (LEGEND_ROWS_PX if legend == "below" else 0)
     # updatemenus take paper coordinates only: convert the pixel gap with the plot area's real height
-    menu_y = 1 + MENU_GAP_PX / max(height - TOP_PX - bottom, 100)
+    menu_y = 1 + menu_gap / max(height - top - bottom, 100)
     menus = [dict(type="dropdown", buttons=buttons, active=COLOR_MODES.index(color),
                   x=0.0, xanchor="left", y=menu_y, yanchor="bottom"),
              dict(type="buttons", direction="right", x=0.25, xanchor="left", y=menu_y, yanchor="bottom",
@@ -269,21 +273,26 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
     if legend == "below":   # rows in reading order (grouped, the findings would stack in one tall column)
         legend_layout = dict(orientation="h", traceorder="normal", x=0.0, xanchor="left", y=-0.02, yanchor="top")
     else:   # from the panels' top down, free to run into the bottom margin (beside the round slider), unscrolled
-        legend_layout = dict(tracegroupgap=4, maxheight=height - TOP_PX - 10)   # pixels, not the plot's height
+        legend_layout = dict(tracegroupgap=4, maxheight=height - top - 10)   # pixels, not the plot's height
     fig.update_layout(title=dict(text=title, y=1 - 12 / height, yanchor="top"), height=height,
-                      template="plotly_white", updatemenus=menus, margin=dict(t=TOP_PX, l=20, r=20, b=bottom),
+                      template="plotly_white", updatemenus=menus, margin=dict(t=top, l=20, r=20, b=bottom),
                       legend=dict(itemsizing="constant", font=dict(size=11), **legend_layout),
                       hoverlabel=dict(align="left"))
     return fig
 
 
-def _panel_title(name: str, xy: tuple[np.ndarray, np.ndarray], labels: np.ndarray, k: int, scored: bool) -> str:
+def _panel_title(name: str, xy: tuple[np.ndarray, np.ndarray], labels: np.ndarray, k: int, scored: bool,
+                 narrow: bool = False) -> str:
     """A panel's title: its name and, when scored, finding purity (with chance) and the pair-distance ratio."""
     if not scored:
         return name
     s = layout_scores(*xy, labels, k)
-    return (f"{name}<br><span style='font-size:11px;color:#555'>purity@{k} {s['purity']:.2f} "
-            f"(chance {s['purity_chance']:.2f}) · pairs {s['pair_ratio']:.2f}× random</span>")
+    small = "<span style='font-size:11px;color:#555'>{}</span>"
+    purity = f"purity@{k} {s['purity']:.2f} (chance {s['purity_chance']:.2f})"
+    pairs = f"pairs {s['pair_ratio']:.2f}× random"
+    if narrow:
+        return f"{name}<br>{small.format(purity)}<br>{small.format(pairs)}"
+    return f"{name}<br>{small.format(purity + ' · ' + pairs)}"
 
 
 def _frame_traces(line_idx: list[int], point_idx: list[int]) -> list[int]:

@@ -31,6 +31,8 @@ METRIC_TITLES = {
 LIVE_METRICS = (("loss", "held-out loss"), ("sem_p5", "semantic P@5"), ("i2t_r5", "image→text R@5"),
                 ("dist_to_ref", "distance to ideal"))
 _WORD = re.compile(r"[a-z]+")
+TABLE_ROW_PX = 22
+"""Pixels per line of a table cell (12 px text and its padding)."""
 
 
 def _site_palette(names: Sequence[str]) -> dict[str, str]:
@@ -205,7 +207,11 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
     fig = go.Figure(go.Table(header=dict(values=[METRIC_TITLES.get(c, c) for c in cols], fill_color="#e8eef7",
                                          align="left", font=dict(size=12)),
                              cells=dict(values=cells, align="left", height=24)))
-    fig.update_layout(title=title, height=120 + 28 * len(rows), margin=dict(l=10, r=10, t=50, b=10))
+    # a number with its chance wraps to two lines in a notebook-wide table (and so do the long headers): size
+    # the figure for that, or plotly clips the last rows (notebook 03 showed two of its three rows)
+    row_px = TABLE_ROW_PX * (2 if any("(chance" in v for col in cells for v in col) else 1)
+    fig.update_layout(title=title, height=50 + 2 * TABLE_ROW_PX + row_px * len(rows) + 20,
+                      margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 
