@@ -17,10 +17,11 @@ from __future__ import annotations
 from .cases import drift_from, embed_subset, format_drift, map_cases, panels
 from .frame import (AlignmentFrame, _patch_numba, finding_purity, finding_purity_chance, frame_subset, layout_scores,
                     pair_distance, pair_distance_ratio, warm_numba_cache)
-from .maps import COLOR_MODES, alignment_map, alignment_map_xy, format_map_scores, map_scores, map_scores_table
+from .maps import COLOR_MODES, alignment_map, alignment_map_xy
 from .plots import (drift_bar, dro_weights, example_images, metric_curves, probe_curve, report_stats, results_table,
                     site_prevalence)
 from .report import write_report
+from .scores import format_map_scores, map_scores, map_scores_table
 
 _patch_numba()  # before any `import umap` in this process: umap's decorators run at import time (none above do)
 

@@ -46,7 +46,8 @@ def site_prevalence(hospitals: Hospitals, split: str = "train") -> go.Figure:
                   for p in parts])                                    # (S, F)
     counts = [len(p) for p in parts]
     fig = go.Figure(go.Heatmap(
-        z=z, x=[f.replace("_", " ") for f in FINDINGS], y=[f"{n} (n={c})" for n, c in zip(hospitals.site_names, counts)],
+        z=z, x=[f.replace("_", " ") for f in FINDINGS],
+        y=[f"{n} (n={c})" for n, c in zip(hospitals.site_names, counts)],
         colorscale="Blues", zmin=0, zmax=max(float(z.max()), 1e-6),
         texttemplate="%{z:.2f}", hovertemplate="%{y}<br>%{x}: %{z:.1%}<extra></extra>",
         colorbar=dict(title="share")))

@@ -24,8 +24,9 @@ from ..history import atomic_write_text
 from ..names import label, row_run_name
 from .cases import embed_subset, map_cases
 from .frame import AlignmentFrame
-from .maps import alignment_map, map_scores, map_scores_table
+from .maps import alignment_map
 from .plots import dro_weights, metric_curves, results_table
+from .scores import map_scores, map_scores_table
 
 MAP_ORDER = ("centralized", "fedavg", "fedprox", "moon", "fedaid")
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:1280px;margin:2em auto;padding:0 1em;color:#222}"
