@@ -88,6 +88,30 @@ def test_alignment_map_panels_lines_and_colour_menu(frame, meta):
     assert not fig.frames
 
 
+@pytest.mark.parametrize("legend, n_rounds, n_panels", [("side", 1, 2), ("side", 3, 2), ("below", 1, 3),
+                                                       ("side", 1, 4)])
+def test_alignment_map_menus_clear_of_titles(frame, meta, legend, n_rounds, n_panels):
+    # If this fails, the colour dropdown covers the first panel's title (seen in the dashboard's live map) or
+    # the figure's title: the menus must sit between the two, in pixels, whatever the margins and legend.
+    xy = [frame.transform(*_emb(10 + r)) for r in range(n_rounds)]
+    fig = viz.alignment_map_xy({f"model {i}": xy for i in range(n_panels)}, frame.bounds(), meta,
+                               height=520, legend=legend)
+    m = fig.layout.margin
+    plot_px = fig.layout.height - m.t - m.b
+    # four narrow panels: the two numbers go on two lines (on one they ran into the neighbour's), ~16 px more
+    lines = 3 if n_panels == 4 else 2
+    assert all(a.text.count("<br>") == lines - 1 for a in fig.layout.annotations[:n_panels])
+    for menu in fig.layout.updatemenus:
+        bottom_px = (menu.y - 1) * plot_px           # the menu's bottom edge, above the panels' top
+        assert menu.yanchor == "bottom" and bottom_px >= 50 + 16 * (lines - 2), bottom_px   # titles: ~45 px
+        assert bottom_px + 34 <= m.t - 34, bottom_px  # a menu is ~34 px tall; the title takes the top ~34 px
+    if legend == "below":   # rows under the panels, not one tall grouped column that squeezes them
+        assert fig.layout.legend.orientation == "h" and fig.layout.legend.traceorder == "normal"
+        assert fig.layout.legend.y < 0
+    with pytest.raises(ValueError, match="legend="):
+        viz.alignment_map_xy({"a": xy}, frame.bounds(), meta, legend="left")
+
+
 def test_alignment_map_round_slider(frame, meta):
     # If this fails, the round slider is missing or a round shows the wrong embeddings.
     rounds = [_emb(10 + r, 0.9 - 0.3 * r) for r in range(3)]
@@ -130,6 +154,9 @@ def test_curves_weights_and_table():
     # a retrieval number is shown with what random ranking scores in the same gallery, when the row has it
     table = viz.results_table([{"algorithm": "fedavg", "sem_p5": 0.25, "sem_p5_chance": 0.044}])
     assert list(table.data[0].cells.values[1]) == ["0.250 (chance 0.044)"]
+    # such a cell wraps to two lines: three rows must fit under the title and the two-line header, unclipped
+    rows = [{"algorithm": a, "sem_p5": 0.25, "sem_p5_chance": 0.044} for a in ("centralized", "local", "fedavg")]
+    assert viz.results_table(rows).layout.height >= 50 + 44 + 3 * 44
 
 
 def test_write_report_without_models(tmp_path):

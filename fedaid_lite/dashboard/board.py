@@ -152,10 +152,9 @@ class LiveBoard:
             # a run not placed yet stands on the ideal's points: its title must not claim the ideal's numbers
             placed = [IDEAL] + [label for label, run in self.runs.items() if run.xy]
             bounds, subset = self.frame.bounds(), self.map_subset
-        fig = alignment_map_xy(coords, bounds, subset, title="Live map: images (●), reports (◆), latest round",
-                               height=MAP_HEIGHT, scores=placed)
         # the legend goes under the panels, in rows: beside them it scrolled (hiding "report ◆") and took
         # width from the panels
-        fig.update_layout(legend=dict(orientation="h", x=0.0, xanchor="left", y=-0.02, yanchor="top",
-                                      font=dict(size=11)), margin=dict(b=90), width=MAP_WIDTH)
+        fig = alignment_map_xy(coords, bounds, subset, title="Live map: images (●), reports (◆), latest round",
+                               height=MAP_HEIGHT, scores=placed, legend="below")
+        fig.update_layout(width=MAP_WIDTH)
         return fig

@@ -36,6 +36,10 @@ class Cases(Protocol):
 COLOR_MODES = ("finding", "site", "modality")
 MODALITY_COLORS = {"image": "#1f77b4", "report": "#d62728"}
 LINE_COLOR = "rgba(120,120,120,0.35)"
+LEGEND_PLACES = ("side", "below")
+TOP_PX, MENU_GAP_PX, LEGEND_ROWS_PX, NARROW_LINE_PX = 140, 56, 50, 16
+"""Pixels: the top margin holds, from the top, the title, the menus (their bottom edge MENU_GAP_PX above the
+panels) and the two-line panel titles (~45 px); a legend below the panels gets LEGEND_ROWS_PX for its rows."""
 
 
 def primary_findings(labels: np.ndarray) -> list[str]:
@@ -107,14 +111,18 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
                      bounds: tuple[tuple[float, float], tuple[float, float]], cases: Cases, *,
                      color: str = "finding", lines: bool = True, round_labels: Sequence[int | str] | None = None,
                      title: str = "Images (●) and their reports (◆) in one fixed frame",
-                     height: int = 460, scores: bool | Collection[str] = True, k: int = PURITY_K) -> go.Figure:
+                     height: int = 460, scores: bool | Collection[str] = True, k: int = PURITY_K,
+                     legend: str = "side") -> go.Figure:
     """`alignment_map` from coordinates already in a frame: {panel: [(image_xy, text_xy) per round]}.
 
     `scores`: True puts each panel's `layout_scores` under its title (per round with a slider), a
     collection of panel names only under those (a panel whose points are stand-ins), False none.
+    `legend`: "side" (a column right of the panels) or "below" (rows under them, for a wide figure).
     """
     if color not in COLOR_MODES:
         raise ValueError(f"color={color!r}: choose one of {', '.join(COLOR_MODES)}")
+    if legend not in LEGEND_PLACES:
+        raise ValueError(f"legend={legend!r}: choose one of {', '.join(LEGEND_PLACES)}")
     reports, labels, sites = cases.reports, np.asarray(cases.labels), np.asarray(cases.sites)
     site_names = getattr(cases, "site_names", None)
     names = list(site_names) if site_names is not None else [f"site {s}" for s in range(int(sites.max()) + 1)]
@@ -130,7 +138,11 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
     last = n_rounds - 1
 
     scored = set(coords) if scores is True else set(scores or ())
-    panel_title = lambda name, r: score_title(name, at(name, r), labels, k, name in scored)  # noqa: E731
+    # a narrow panel (four side by side, or three beside a legend) gets its two numbers on two lines: on one
+    # they ran into the neighbouring panel's numbers; the extra line moves the menus up by its height
+    narrow = len(coords) >= 4 or (len(coords) == 3 and legend == "side")
+    top, menu_gap = TOP_PX + NARROW_LINE_PX * narrow, MENU_GAP_PX + NARROW_LINE_PX * narrow
+    panel_title = lambda name, r: score_title(name, at(name, r), labels, k, name in scored, narrow)  # noqa: E731
     fig = make_subplots(rows=1, cols=len(coords), subplot_titles=[panel_title(n, last) for n in coords],
                         horizontal_spacing=0.03)
     if scored:   # the title is short; hovering it says what the numbers mean
@@ -176,8 +188,9 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
                            "visible": [True] * len(point_idx) + [i in legend_idx[m] for i in all_legend]},
                           point_idx + all_legend])
                for m in COLOR_MODES]
-    bottom = 40 if n_rounds == 1 else 90
-    menu_y = 1 + 62 / max(height - 120 - bottom, 100)   # ~62 px above the panels, clear of their titles
+    bottom = (40 if n_rounds == 1 else 90) + (LEGEND_ROWS_PX if legend == "below" else 0)
+    # updatemenus take paper coordinates only: convert the pixel gap with the plot area's real height
+    menu_y = 1 + menu_gap / max(height - top - bottom, 100)
     menus = [dict(type="dropdown", buttons=buttons, active=COLOR_MODES.index(color),
                   x=0.0, xanchor="left", y=menu_y, yanchor="bottom"),
              dict(type="buttons", direction="right", x=0.25, xanchor="left", y=menu_y, yanchor="bottom",
@@ -200,9 +213,14 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
                           buttons=[dict(label="▶ play", method="animate",
                                         args=[None, dict(frame=dict(duration=500, redraw=False),
                                                          fromcurrent=False, transition=dict(duration=250))])]))
+    if legend == "below":   # rows in reading order (grouped, the findings would stack in one tall column)
+        legend_layout = dict(orientation="h", traceorder="normal", x=0.0, xanchor="left", y=-0.02, yanchor="top")
+    else:   # from the panels' top down, free to run into the bottom margin (beside the round slider), unscrolled
+        legend_layout = dict(tracegroupgap=4, maxheight=height - top - 10)   # pixels, not the plot's height
     fig.update_layout(title=dict(text=title, y=1 - 12 / height, yanchor="top"), height=height,
-                      template="plotly_white", updatemenus=menus, margin=dict(t=120, l=20, r=20, b=bottom),
-                      legend=dict(itemsizing="constant"), hoverlabel=dict(align="left"))
+                      template="plotly_white", updatemenus=menus, margin=dict(t=top, l=20, r=20, b=bottom),
+                      legend=dict(itemsizing="constant", font=dict(size=11), **legend_layout),
+                      hoverlabel=dict(align="left"))
     return fig
 
 

@@ -31,6 +31,8 @@ METRIC_TITLES = {
 LIVE_METRICS = (("loss", "held-out loss"), ("sem_p5", "semantic P@5"), ("i2t_r5", "image→text R@5"),
                 ("dist_to_ref", "distance to ideal"))
 _WORD = re.compile(r"[a-z]+")
+TABLE_ROW_PX = 22
+"""Pixels per line of a table cell (12 px text and its padding)."""
 
 
 def _site_palette(names: Sequence[str]) -> dict[str, str]:
@@ -44,9 +46,10 @@ def site_prevalence(hospitals: Hospitals, split: str = "train") -> go.Figure:
                   for p in parts])                                    # (S, F)
     counts = [len(p) for p in parts]
     fig = go.Figure(go.Heatmap(
-        z=z, x=list(FINDINGS), y=[f"{n} (n={c})" for n, c in zip(hospitals.site_names, counts)],
-        colorscale="Blues", zmin=0, zmax=max(float(z.max()), 1e-6), text=np.round(z, 2),
-        texttemplate="%{text}", hovertemplate="%{y}<br>%{x}: %{z:.1%}<extra></extra>",
+        z=z, x=[f.replace("_", " ") for f in FINDINGS],
+        y=[f"{n} (n={c})" for n, c in zip(hospitals.site_names, counts)],
+        colorscale="Blues", zmin=0, zmax=max(float(z.max()), 1e-6),
+        texttemplate="%{z:.2f}", hovertemplate="%{y}<br>%{x}: %{z:.1%}<extra></extra>",
         colorbar=dict(title="share")))
     fig.update_layout(title=f"Finding prevalence per hospital ({split})", template="plotly_white",
                       height=140 + 45 * len(parts), yaxis=dict(autorange="reversed"))
@@ -105,9 +108,13 @@ def report_stats(hospitals: Hospitals, split: str = "train") -> go.Figure:
         fig.add_trace(go.Box(y=lengths, name=name, marker_color=colors[name], showlegend=False), row=1, col=1)
     fig.add_trace(go.Bar(x=names, y=[len(v) for v in vocab], name="distinct words", marker_color="#8da0cb"),
                   row=1, col=2)
-    fig.add_trace(go.Bar(x=names, y=only, name="used only here", marker_color="#fc8d62"), row=1, col=2)
+    # zero-height bars are invisible: the legend says they are zero, not missing
+    fig.add_trace(go.Bar(x=names, y=only, name="used only here" + ("" if any(only) else " (none, at any hospital)"),
+                         marker_color="#fc8d62"), row=1, col=2)
+    # the legend sits above the vocabulary panel: under the panels it covered the rotated hospital names
     fig.update_layout(title=f"How each hospital writes its reports ({split})", template="plotly_white",
-                      barmode="group", height=380, legend=dict(orientation="h", y=-0.2))
+                      barmode="group", height=420, margin=dict(t=110),
+                      legend=dict(orientation="h", x=1.0, xanchor="right", y=1.22, yanchor="bottom"))
     return fig
 
 
@@ -201,7 +208,11 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
     fig = go.Figure(go.Table(header=dict(values=[METRIC_TITLES.get(c, c) for c in cols], fill_color="#e8eef7",
                                          align="left", font=dict(size=12)),
                              cells=dict(values=cells, align="left", height=24)))
-    fig.update_layout(title=title, height=120 + 28 * len(rows), margin=dict(l=10, r=10, t=50, b=10))
+    # a number with its chance wraps to two lines in a notebook-wide table (and so do the long headers): size
+    # the figure for that, or plotly clips the last rows (notebook 03 showed two of its three rows)
+    row_px = TABLE_ROW_PX * (2 if any("(chance" in v for col in cells for v in col) else 1)
+    fig.update_layout(title=title, height=50 + 2 * TABLE_ROW_PX + row_px * len(rows) + 20,
+                      margin=dict(l=10, r=10, t=50, b=10))
     return fig
 
 

@@ -63,10 +63,19 @@ def format_map_scores(rows: Sequence[Mapping[str, Any]], k: int = PURITY_K) -> s
     return "\n".join(lines + textwrap.wrap(SCORE_HELP.format(k=k, chance=chance), 100))
 
 
-def score_title(name: str, xy: tuple[np.ndarray, np.ndarray], labels: np.ndarray, k: int, scored: bool) -> str:
-    """A panel's title: its name and, when scored, finding purity (with chance) and the pair-distance ratio."""
+def score_title(name: str, xy: tuple[np.ndarray, np.ndarray], labels: np.ndarray, k: int, scored: bool,
+                narrow: bool = False) -> str:
+    """A panel's title: its name and, when scored, finding purity (with chance) and the pair-distance ratio.
+
+    `narrow` puts the two numbers on two lines (four panels side by side, or three beside a legend: on one
+    line they ran into the neighbouring panel's numbers).
+    """
     if not scored:
         return name
     s = layout_scores(*xy, labels, k)
-    return (f"{name}<br><span style='font-size:11px;color:#555'>purity@{k} {s['purity']:.2f} "
-            f"(chance {s['purity_chance']:.2f}) · pairs {s['pair_ratio']:.2f}× random</span>")
+    small = "<span style='font-size:11px;color:#555'>{}</span>"
+    purity = f"purity@{k} {s['purity']:.2f} (chance {s['purity_chance']:.2f})"
+    pairs = f"pairs {s['pair_ratio']:.2f}× random"
+    if narrow:
+        return f"{name}<br>{small.format(purity)}<br>{small.format(pairs)}"
+    return f"{name}<br>{small.format(purity + ' · ' + pairs)}"
