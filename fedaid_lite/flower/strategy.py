@@ -15,25 +15,25 @@ more per round for scoring. This is exact because the payload a client scores in
 which the server alone uses (the strategy checks this every round). Round r+1's aggregation waits for
 round r's DRO step, as in-process.
 
-The strategy only moves messages; sampling, the divergence check, the eval cadence, the record and the
-checkpoint are `rounds.RoundCore`'s, the same code the in-process engine runs. Before round 1 one
-`query` round-trip maps Flower node ids to client ids (partition-id / site) and learns n_k. Clients are
-sampled with `rounds.sample_clients` (seeded), not Flower's `random.sample`, so runs are reproducible. A
-client that fails or does not answer within `round-timeout` is left out of the rest of the round and listed
-in the record's `failed_clients` (its DRO weight is kept, not stepped); a client that fails the message
-carrying round r's score is listed as failed in round r too. `resume(checkpoint)` continues a run after
-the checkpoint's round (the ServerApp does this when its output folder holds one).
+The strategy only moves messages (`messages.py` builds them and reads the replies); sampling, the
+divergence check, the eval cadence, the record and the checkpoint are `rounds.RoundCore`'s, the same
+code the in-process engine runs. Before round 1 one `query` round-trip maps Flower node ids to client
+ids (partition-id / site) and learns n_k. Clients are sampled with `rounds.sample_clients` (seeded), not
+Flower's `random.sample`, so runs are reproducible. A client that fails or does not answer within
+`round-timeout` is left out of the rest of the round and listed in the record's `failed_clients` (its
+DRO weight is kept, not stepped); a client that fails the message carrying round r's score is listed as
+failed in round r too. `resume(checkpoint)` continues a run after the checkpoint's round (the ServerApp
+does this when its output folder holds one).
 """
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
-from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
+from flwr.app import ArrayRecord, ConfigRecord, Message, MetricRecord
 from flwr.serverapp import Grid
 from flwr.serverapp.strategy import FedAvg, Result
 
@@ -41,14 +41,11 @@ from ..algorithms import Algorithm
 from ..checkpoint import Checkpoint
 from ..config import Experiment
 from ..history import History
-from ..protocol import ClientUpdate, StateDict
+from ..protocol import StateDict
 from ..rounds import Evaluate, OnRound, RoundCore, RoundState, sample_clients
 from ..train import NonFiniteLossError
-from .records import ARRAYS, CLIENT_STATE, CONFIG, METRICS, from_record, to_record
-
-
-class FlowerRunError(RuntimeError):
-    """The federation could not run (no nodes, inconsistent node configs, or nobody answered)."""
+from .messages import FlowerRunError, query_nodes, round_scores, stage_messages, train_updates
+from .records import from_record, to_record
 
 
 class AlgorithmStrategy(FedAvg):
@@ -74,9 +71,7 @@ class AlgorithmStrategy(FedAvg):
         self.stage = None
         self.resumed: Checkpoint | None = None     # set by `resume`: continue after its round
         self.restore: set[int] = set()             # clients whose kept state goes back with their next message
-        self.active: list[int] = []                # clients still in this round
-        self.failed: dict[int, str] = {}           # client id -> why it dropped out this round
-        self.train_losses: dict[str, float] = {}
+        self.tally: Tally | None = None            # the round in progress: who is still in, who dropped out, why
 
     # --- discovery -------------------------------------------------------------------------------
     def discover(self, grid: Grid) -> None:
@@ -115,38 +110,25 @@ class AlgorithmStrategy(FedAvg):
                   config: Mapping[str, Any]) -> list[Message]:
         """One message per client: train the current stage (first asking for the previous round's score), or
         only score. The payload is the same for both: the previous round's broadcast is this stage's."""
-        train, score = set(train), set(score)
         conf = {**self.shared_config, **config, "server-round": server_round, "num-clients": len(self.nodes),
                 "stage-index": self.stage.index}
-        arrays = {name: to_record(state) for name, state in self.algo.broadcast(self.global_state, self.memory).items()}
-        messages = []
-        for k in sorted(train | score):
-            content = RecordDict({**arrays, CONFIG: ConfigRecord({**conf, "score": int(k in score)})})
-            if k in self.restore and k in train:       # once, after a resume
-                content[CLIENT_STATE] = to_record(self.client_states[k])
-                self.restore.discard(k)
-            kind = MessageType.TRAIN if k in train else MessageType.EVALUATE
-            messages.append(Message(content=content, message_type=kind, dst_node_id=self.nodes[k]))
-        return messages
+        handed_back = {k: self.client_states[k] for k in self.restore.intersection(train)}  # once, after a resume
+        self.restore -= set(handed_back)
+        return stage_messages(self.nodes, self.algo.broadcast(self.global_state, self.memory), conf, train, score,
+                              handed_back)
 
     # --- one stage: train --------------------------------------------------------------------------
     def aggregate_train(self, server_round: int,
                         replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         """`algo.aggregate` over the active clients that answered (ordered by client id, as in-process)."""
-        answered, failed = collect_replies(replies, self.nodes, self.active, self.round_timeout)
-        for k, why in failed.items():
-            self.failed.setdefault(k, why)
-        for k in [k for k, m in answered.items() if ARRAYS not in m.content]:
-            self.failed.setdefault(k, "the reply held no model")
-            del answered[k]
-        self.active = sorted(answered)
-        updates = [ClientUpdate(k, from_record(m.content[ARRAYS]), int(m.content[METRICS]["num-examples"]),
-                                float(m.content[METRICS]["loss"])) for k, m in sorted(answered.items())]
+        updates, failed = train_updates(replies, self.nodes, self.tally.active, self.round_timeout)
+        self.tally.drop(failed)
+        self.tally.active = [u.client_id for u in updates]
         if not updates:
             raise FlowerRunError(f"no client answered round {server_round} stage {self.stage.name!r}: "
-                                 + "; ".join(f"{self.names[k]}: {why}" for k, why in self.failed.items()))
+                                 + "; ".join(f"{self.names[k]}: {why}" for k, why in self.tally.failed.items()))
         for u in updates:
-            self.train_losses[self.names[u.client_id]] = u.loss
+            self.tally.train_losses[self.names[u.client_id]] = u.loss
             kept = self.algo.next_client_state(self.stage, u.state, self.client_states.get(u.client_id))
             if kept is not None:                  # the server's copy of what LocalOnly reports
                 self.client_states[u.client_id] = kept
@@ -155,30 +137,19 @@ class AlgorithmStrategy(FedAvg):
         return to_record(self.global_state), MetricRecord({"loss": loss})
 
     # --- scoring: the end of a round ---------------------------------------------------------------
-    def close_round(self, pending: Pending, replies: Iterable[Message], result: Result) -> None:
+    def close_round(self, pending: Tally, replies: Iterable[Message], result: Result) -> None:
         """The previous round's scores arrived (with this round's first stage, or alone after the last round):
         `algo.end_round` (FedAID: the DRO step), then `RoundCore.finish_round` for that round."""
-        answered, failed = collect_replies(replies, self.nodes, pending.active, self.round_timeout)
-        scores = {k: float(m.content[METRICS]["score"]) for k, m in sorted(answered.items())
-                  if "score" in m.content[METRICS]}
-        failed.update({k: "the reply held no score" for k in answered if k not in scores})
-        failed = {**pending.failed, **{k: why for k, why in failed.items() if k not in pending.failed}}
+        scores, failed = round_scores(replies, self.nodes, pending.active, self.round_timeout)
+        pending.drop(failed)              # a client that failed a stage of its round stays failed for that reason
         before = self.algo.broadcast(self.global_state, self.memory)
-        try:
-            self.core.check(pending.server_round, self.global_state, scores)
-        except NonFiniteLossError as err:
-            raise self.core.diverged(pending.server_round, err) from None
+        stop_if_diverged(self.core, pending.server_round, self.global_state, scores)
         self.memory = self.algo.end_round(pending.server_round, self.global_state, scores, self.memory)
         same_broadcast(self.algo, before, self.algo.broadcast(self.global_state, self.memory))
-        if scores:
-            result.evaluate_metrics_clientapp[pending.server_round] = MetricRecord(
-                {"loss": float(np.mean(list(scores.values())))})
         record = self.core.finish_round(pending.server_round, pending.sampled,
                                         RoundState(self.global_state, self.memory, dict(self.client_states)),
-                                        scores, pending.train_losses, failed=failed)
-        if record["metrics"]:
-            result.evaluate_metrics_serverapp[pending.server_round] = MetricRecord(
-                {k: float(v) for k, v in record["metrics"].items() if v is not None and np.isfinite(v)})
+                                        scores, pending.train_losses, failed=pending.failed)
+        report_round(result, pending.server_round, scores, record["metrics"])
 
     # --- the loop ----------------------------------------------------------------------------------
     def start(self, grid: Grid, initial_arrays: ArrayRecord | None = None, num_rounds: int | None = None,
@@ -203,7 +174,7 @@ class AlgorithmStrategy(FedAvg):
             for stage in self.algo.stages(server_round):
                 self.stage = stage
                 first = stage.index == 0
-                train = sampled if first else self.active
+                train = sampled if first else self.tally.active
                 score = pending.active if (first and pending is not None) else []
                 replies = list(grid.send_and_receive(self._messages(server_round, train, score, config),
                                                      timeout=self.round_timeout))
@@ -211,14 +182,11 @@ class AlgorithmStrategy(FedAvg):
                     if pending is not None:
                         self.close_round(pending, replies, result)
                     self.core.sample(server_round)          # this round's clock starts after the last one closed
-                    self.active, self.failed, self.train_losses = list(sampled), {}, {}
+                    self.tally = Tally(server_round, sampled, list(sampled))
                 result.arrays, result.train_metrics_clientapp[server_round] = self.aggregate_train(server_round,
                                                                                                      replies)
-            try:     # NaN weights: stop now, not after one more round of training on them
-                self.core.check(server_round, self.global_state, {})
-            except NonFiniteLossError as err:
-                raise self.core.diverged(server_round, err) from None
-            pending = Pending(server_round, sampled, list(self.active), dict(self.failed), dict(self.train_losses))
+            stop_if_diverged(self.core, server_round, self.global_state, {})  # NaN weights: stop now, not a round later
+            pending = self.tally           # its stages are done; its scores come with the next message
         if pending is not None:     # the last round's scores: one evaluate round-trip
             self.stage = self.algo.stages(pending.server_round)[0]
             replies = grid.send_and_receive(self._messages(pending.server_round, [], pending.active,
@@ -227,35 +195,43 @@ class AlgorithmStrategy(FedAvg):
         return result
 
 
-@dataclass(frozen=True)
-class Pending:
-    """A round whose stages are done and whose scores are still on their way."""
+@dataclass
+class Tally:
+    """One round's clients: those still in, those that dropped out and why, and the train losses.
+
+    While its stages run, `active` shrinks to the clients that answered every stage; once they are done the
+    round is pending: those are the clients to score, and their scores arrive with the next message.
+    """
 
     server_round: int
     sampled: list[int]
-    active: list[int]                # the clients to score: those that trained every stage
-    failed: dict[int, str]
-    train_losses: dict[str, float]
+    active: list[int]
+    failed: dict[int, str] = field(default_factory=dict)          # client id -> why it dropped out
+    train_losses: dict[str, float] = field(default_factory=dict)  # site -> its last stage's train loss
+
+    def drop(self, failed: Mapping[int, str]) -> None:
+        """Add clients that dropped out; one already listed keeps its first reason."""
+        for k, why in failed.items():
+            self.failed.setdefault(k, why)
 
 
-def collect_replies(replies: Iterable[Message], nodes: Mapping[int, int], expected: Iterable[int],
-                    timeout: float) -> tuple[dict[int, Message], dict[int, str]]:
-    """(valid replies by client id, client id -> why it failed) for the clients `expected` to answer."""
-    expected = set(expected)
-    by_node = {n: k for k, n in nodes.items()}
-    answered: dict[int, Message] = {}
-    failed: dict[int, str] = {}
-    for m in replies:
-        k = by_node.get(m.metadata.src_node_id)
-        if k is None or k not in expected:
-            continue
-        if m.has_error():
-            failed[k] = m.error.reason
-        else:
-            answered[k] = m
-    for k in sorted(expected - set(answered)):
-        failed.setdefault(k, f"no reply within {timeout:.0f} s (node down or too slow)")
-    return answered, failed
+def stop_if_diverged(core: RoundCore, server_round: int, global_state: StateDict,
+                     scores: Mapping[int, float]) -> None:
+    """`core.check`; on NaN weights or scores, raise the run's `TrainingDiverged` (with its History so far)."""
+    try:
+        core.check(server_round, global_state, scores)
+    except NonFiniteLossError as err:
+        raise core.diverged(server_round, err) from None
+
+
+def report_round(result: Result, server_round: int, scores: Mapping[int, float],
+                 metrics: Mapping[str, float | None]) -> None:
+    """Put a closed round's mean client score and its finite server-side metrics into Flower's `Result`."""
+    if scores:
+        result.evaluate_metrics_clientapp[server_round] = MetricRecord({"loss": float(np.mean(list(scores.values())))})
+    if metrics:
+        result.evaluate_metrics_serverapp[server_round] = MetricRecord(
+            {k: float(v) for k, v in metrics.items() if v is not None and np.isfinite(v)})
 
 
 def same_broadcast(algo: Algorithm, before: Mapping[str, StateDict], after: Mapping[str, StateDict]) -> None:
@@ -267,29 +243,3 @@ def same_broadcast(algo: Algorithm, before: Mapping[str, StateDict], after: Mapp
     if before.keys() != after.keys() or any(before[k] is not after[k] for k in before):
         raise FlowerRunError(f"{algo.name}.end_round changes what the server broadcasts; "
                              "its scoring cannot share the next round's first message")
-
-
-def query_nodes(grid: Grid, min_nodes: int, timeout: float,
-                shared_config: Mapping[str, Any]) -> dict[int, tuple[int, str, int]]:
-    """client id -> (Flower node id, site, n_k), from one query round-trip once `min_nodes` nodes are connected."""
-    deadline = time.monotonic() + timeout
-    while len(node_ids := list(grid.get_node_ids())) < min_nodes:
-        if time.monotonic() > deadline:
-            raise FlowerRunError(f"only {len(node_ids)} of min-nodes={min_nodes} SuperNodes "
-                                 f"connected within {timeout:.0f} s; start one per site")
-        time.sleep(0.5)
-    messages = [Message(content=RecordDict({CONFIG: ConfigRecord({**shared_config, "server-round": 0})}),
-                        message_type=MessageType.QUERY, dst_node_id=n) for n in sorted(node_ids)]
-    replies = list(grid.send_and_receive(messages, timeout=timeout))
-    errors = [f"node {m.metadata.src_node_id}: {m.error.reason}" for m in replies if m.has_error()]
-    if errors or len(replies) != len(node_ids):
-        raise FlowerRunError("SuperNodes failed to load their data: " + ("; ".join(errors) or "no reply"))
-    info = {}
-    for m in replies:
-        metrics = m.content[METRICS]
-        info[int(metrics["client-id"])] = (m.metadata.src_node_id, str(m.content[CONFIG]["site"]),
-                                           int(metrics["num-examples"]))
-    if sorted(info) != list(range(len(node_ids))):
-        raise FlowerRunError(f"client ids (partition-id) {sorted(info)} from {len(node_ids)} SuperNodes must be "
-                             f"0..{len(node_ids) - 1}, one per node; fix their --node-config")
-    return info
