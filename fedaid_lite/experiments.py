@@ -252,8 +252,8 @@ def skew_takeaway(rows: Sequence[Mapping[str, Any]], control: Sequence[Mapping[s
                      + (f" ({won / lost:.0%} of it)" if lost > 0 else " (no loss to win back in this run)"))
     for r in rows:
         if r["algorithm"] != "centralized":   # the ideal: every distance is measured to it
-            lines.append(f"{label(r['algorithm']):>16}: semantic P@5 {r['sem_p5']:.3f} (chance {r['sem_p5_chance']:.3f})  "
-                         f"worst hospital {r['worst_site_sem_p5']:.3f} "
+            lines.append(f"{label(r['algorithm']):>16}: semantic P@5 {r['sem_p5']:.3f} "
+                         f"(chance {r['sem_p5_chance']:.3f})  worst hospital {r['worst_site_sem_p5']:.3f} "
                          f"(chance {r['worst_site_sem_p5_chance']:.3f})  distance to ideal {r['dist_to_ref']:.3f}")
     return "\n".join(lines)
 

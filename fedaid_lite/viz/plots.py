@@ -126,8 +126,7 @@ def round_dtick(last_round: int) -> int:
 
 def _runs(histories: Mapping[str, History] | Sequence[History]) -> dict[str, History]:
     """{display name: run}: an algorithm's key ("fedavg") becomes its label ("FedAvg"), other names stay."""
-    named = histories.items() if isinstance(histories, Mapping) else \
-        [(h.algorithm or f"run {i + 1}", h) for i, h in enumerate(histories)]
+    named = histories.items() if isinstance(histories, Mapping) else [(h.algorithm or "run", h) for h in histories]
     out: dict[str, History] = {}
     for i, (key, h) in enumerate(named):
         name = label(key)
