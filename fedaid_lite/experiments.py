@@ -25,7 +25,7 @@ from .data import load_hospitals
 from .evaluate import prepare_eval, reference_embeddings
 from .federated import run_federated
 from .history import History, atomic_write_text, jsonable
-from .names import VARIANTS, row_run_name, run_name, skew_name
+from .names import VARIANTS, label, row_run_name, run_label, run_name, skew_name
 from .train import resolve_device
 
 DEFAULT_ALGORITHMS = ("centralized", "fedavg", "fedaid")
@@ -117,7 +117,7 @@ def run_compare(base: Experiment, out_dir: str | Path, algorithms: Sequence[str]
 
     if jobs == 1:
         for skew, seed in settings:
-            collect((skew, seed), _run_setting(base, skew, seed, order, out, progress, on_run))
+            collect((skew, seed), _run_setting(base, skew, seed, order, out, progress, on_run, len(seeds) > 1))
     else:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(_run_setting, base, skew, seed, order, out, False, None): (skew, seed)
@@ -136,7 +136,7 @@ def run_compare(base: Experiment, out_dir: str | Path, algorithms: Sequence[str]
 
 
 def _run_setting(base: Experiment, skew: float, seed: int, order: Sequence[str], out: Path, progress: bool,
-                 on_run: Callable[[str, dict[str, Any]], None] | None
+                 on_run: Callable[[str, dict[str, Any]], None] | None, several_seeds: bool = False
                  ) -> list[tuple[str, dict[str, Any], History]]:
     """All algorithms for one (label skew, seed): centralized first, its embeddings the reference."""
     device = resolve_device(base.train.device)
@@ -150,8 +150,10 @@ def _run_setting(base: Experiment, skew: float, seed: int, order: Sequence[str],
         folder = run_name(name, skew, seed)
         run_dir = out / "runs" / folder
         started = time.perf_counter()
+        # the bar names the skew: notebook 04's IID control is then "FedAvg (IID)", not a second "FedAvg"
+        bar = run_label(name, skew, seed if several_seeds else None) if progress else False
         history = run_federated(cfg, checkpoint_dir=run_dir, hospitals=hospitals, evalset=evalset,
-                                reference=reference, device=device, progress=progress)
+                                reference=reference, device=device, progress=bar)
         if name == "centralized":
             reference = reference_embeddings(history.model, evalset, device)   # the model just trained
         row = {"algorithm": name, "label_skew": skew_name(skew), "seed": seed, "eval_split": setting.fed.eval_split,
@@ -250,8 +252,8 @@ def skew_takeaway(rows: Sequence[Mapping[str, Any]], control: Sequence[Mapping[s
                      + (f" ({won / lost:.0%} of it)" if lost > 0 else " (no loss to win back in this run)"))
     for r in rows:
         if r["algorithm"] != "centralized":   # the ideal: every distance is measured to it
-            lines.append(f"{r['algorithm']:>16}: semantic P@5 {r['sem_p5']:.3f} (chance {r['sem_p5_chance']:.3f})  "
-                         f"worst hospital {r['worst_site_sem_p5']:.3f} "
+            lines.append(f"{label(r['algorithm']):>16}: semantic P@5 {r['sem_p5']:.3f} "
+                         f"(chance {r['sem_p5_chance']:.3f})  worst hospital {r['worst_site_sem_p5']:.3f} "
                          f"(chance {r['worst_site_sem_p5_chance']:.3f})  distance to ideal {r['dist_to_ref']:.3f}")
     return "\n".join(lines)
 

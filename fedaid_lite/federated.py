@@ -32,6 +32,7 @@ from .data.types import Hospitals, PairedData
 from .evaluate import EvalEmbeddings, EvalSet, prepare_eval
 from .history import History
 from .model import DualEncoder, save_model
+from .names import label
 from .pretrain import check_checkpoint, init_model
 from .protocol import ClientRuntime, StateDict, StopRequested, batch_seed, clone_state
 from .registry import make_algorithm
@@ -126,8 +127,11 @@ def client_tensors(cfg: Experiment, data: PairedData, tokenizer: Any, client_id:
 def run_federated(cfg: Experiment, on_round: OnRound | None = None, stop: threading.Event | None = None,
                   checkpoint_dir: str | Path | None = None, *, hospitals: Hospitals | None = None,
                   reference: EvalEmbeddings | None = None, device: torch.device | str | None = None,
-                  evalset: Any = None, progress: bool = False) -> TrainedRun:
-    """Train `cfg.fed.algorithm` for `cfg.fed.rounds` rounds; resume from `checkpoint_dir` if it holds one."""
+                  evalset: Any = None, progress: bool | str = False) -> TrainedRun:
+    """Train `cfg.fed.algorithm` for `cfg.fed.rounds` rounds; resume from `checkpoint_dir` if it holds one.
+
+    `progress`: True shows a progress bar named by the algorithm's display label; a string names it instead.
+    """
     server = prepare_server(cfg, hospitals=hospitals, evalset=evalset, device=device, stop=stop)
     runtime, num_clients = server.runtime, server.hospitals.num_sites
     algo = make_algorithm(cfg, num_clients)
@@ -143,7 +147,8 @@ def run_federated(cfg: Experiment, on_round: OnRound | None = None, stop: thread
         history.config = cfg.to_dict()
     core = RoundCore(cfg, algo, fed.site_names, history, evaluate=server.evaluator(reference),
                      checkpoint_dir=checkpoint_dir, on_round=on_round)
-    bar = tqdm(total=cfg.fed.rounds, initial=history.last_round, desc=algo.name, unit="round",
+    desc = progress if isinstance(progress, str) else label(algo.name)
+    bar = tqdm(total=cfg.fed.rounds, initial=history.last_round, desc=desc, unit="round",
                leave=True) if progress else None
     for server_round in core.rounds():
         if stop is not None and stop.is_set():

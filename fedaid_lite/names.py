@@ -7,7 +7,7 @@ reads it from here, so a new variant or a renamed label is one edit.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 ALGORITHMS = ("centralized", "local", "fedavg", "fedprox", "moon", "fedaid")
 """The algorithms `fed.algorithm` accepts."""
@@ -44,6 +44,25 @@ def skew_name(skew: float | str) -> str:
     if isinstance(skew, str) and skew == "iid":
         return skew
     return "iid" if math.isinf(float(skew)) else f"{float(skew):g}"
+
+
+def run_label(algorithm: str, label_skew: float | str | None = None, seed: int | None = None) -> str:
+    """What a person reads for one run: "FedAvg (IID)", "FedAID (skew 0.1, seed 1)", "ideal (centralized, skew 0.1)"."""
+    parts = [] if label_skew is None else ["IID" if skew_name(label_skew) == "iid" else f"skew {skew_name(label_skew)}"]
+    parts += [] if seed is None else [f"seed {seed}"]
+    name = label(algorithm)
+    if not parts:
+        return name
+    # a label that already ends in brackets takes the details inside them: no "ideal (centralized) (skew 0.1)"
+    return f"{name[:-1]}, {', '.join(parts)})" if name.endswith(")") else f"{name} ({', '.join(parts)})"
+
+
+def row_labels(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """{run name: display label} for `compare` rows, naming the skew and seed only where the rows differ in them."""
+    skews = {skew_name(r["label_skew"]) for r in rows}
+    seeds = {int(r["seed"]) for r in rows}
+    return {row_run_name(r): run_label(r["algorithm"], r["label_skew"] if len(skews) > 1 else None,
+                                       int(r["seed"]) if len(seeds) > 1 else None) for r in rows}
 
 
 def run_name(algorithm: str, label_skew: float | str, seed: int) -> str:

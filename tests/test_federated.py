@@ -12,6 +12,7 @@ from fedaid_lite.config import Experiment
 from fedaid_lite.federated import run_federated, split_holdout
 from fedaid_lite.history import History
 from fedaid_lite.model import load_model
+from fedaid_lite.names import label
 from fedaid_lite.rounds import TrainedState, TrainingDiverged, sample_clients
 
 torch.set_num_threads(1)
@@ -54,6 +55,7 @@ def test_progress_bar_stays_with_the_last_score(capsys):
     assert err.endswith("\n")                       # a bar that is cleared on close ends on "\r", not a new line
     last = err.rstrip("\n").split("\r")[-1]
     assert "1/1" in last and f"semantic P@5 {h.records[-1]['metrics']['sem_p5']:.3f}" in last
+    assert last.startswith(f"{label(BASE.fed.algorithm)}:")   # named as a student reads it ("FedAID", not "fedaid")
 
 
 def test_on_round_and_the_result_hold_the_trained_state(tmp_path):

@@ -22,7 +22,7 @@ from fedaid_lite.experiments import (CompareResult, budget_line, chance_levels, 
 from fedaid_lite.history import History, side_by_side
 from fedaid_lite.metrics import mean_sq_distance
 from fedaid_lite.model import build_model, max_weight_difference, save_model
-from fedaid_lite.names import row_run_name
+from fedaid_lite.names import row_labels, row_run_name, run_label
 from fedaid_lite.sweep import fresh_out, run_parameters, same_tables, status_line, write_grid, write_metrics
 
 
@@ -68,6 +68,28 @@ def test_run_compare_with_no_algorithm_runs_nothing_and_writes_empty_tables(tmp_
     assert (tmp_path / "results.csv").is_file() and not (tmp_path / "runs").exists()
 
 
+def test_run_compare_names_its_bars_by_label_and_keeps_keys_in_files(tmp_path, capsys):
+    # If this fails, notebook 04's IID control shows a second bar called "fedavg" (which FedAvg is which?), or the
+    # labels leak into results.csv and the run folders that sweeps and tests read by key.
+    cfg = Experiment.tiny().override({"fed.rounds": 1})
+    result = run_compare(cfg, tmp_path, algorithms=["fedavg"], label_skews=[float("inf")], progress=True)
+    assert "FedAvg (IID)" in capsys.readouterr().err
+    assert result.rows[0]["algorithm"] == "fedavg" and "fedavg,iid," in (tmp_path / "results.csv").read_text()
+    assert (tmp_path / "runs" / "fedavg_skew-iid_seed-0").is_dir()
+
+
+def test_run_labels_name_skew_and_seed_only_where_runs_differ():
+    # If this fails, report.html's legends show run-folder names, or repeat one label for two different runs.
+    assert run_label("fedavg", float("inf")) == "FedAvg (IID)"
+    assert run_label("centralized", 0.1) == "ideal (centralized, skew 0.1)"
+    assert run_label("fedaid", "0.1", 1) == "FedAID (skew 0.1, seed 1)" and run_label("fedaid") == "FedAID"
+    rows = [_row("fedavg"), _row("fedaid"), _row("fedavg", skew="iid")]
+    assert list(row_labels(rows).values()) == ["FedAvg (skew 0.1)", "FedAID (skew 0.1)", "FedAvg (IID)"]
+    assert list(row_labels(rows[:2]).values()) == ["FedAvg", "FedAID"]
+    assert list(row_labels([_row("fedavg", seed=0), _row("fedavg", seed=1)]).values()) == \
+        ["FedAvg (seed 0)", "FedAvg (seed 1)"]
+
+
 def test_budget_line_counts_the_steps_each_algorithm_takes():
     # If this fails, a notebook's first printed line misstates how much each round trains.
     cfg = Experiment.tiny().override({"fed.rounds": 4, "train.local_steps": 10, "fed.stage1_steps": 3})
@@ -95,7 +117,7 @@ def test_skew_costs_and_takeaway_match_the_rows():
     assert lost == pytest.approx(0.04) and won == pytest.approx(0.03)
     text = skew_takeaway(rows, control).splitlines()
     assert text[0] == "the skew costs FedAvg +0.040 semantic P@5; FedAID wins back +0.030 (75% of it)"
-    assert [line.split(":")[0].strip() for line in text[1:]] == ["fedavg", "fedaid"]   # the ideal is not listed
+    assert [line.split(":")[0].strip() for line in text[1:]] == ["FedAvg", "FedAID"]   # labels; the ideal is not listed
     assert "semantic P@5 0.230 (chance 0.050)" in text[2] and "distance to ideal 0.500" in text[2]
     assert len(skew_takeaway(rows).splitlines()) == 2   # no control: no cost line
     worse = skew_takeaway(rows, [_row("fedavg", skew="iid", sem_p5=0.1)]).splitlines()[0]
@@ -138,7 +160,7 @@ def test_probe_curve_has_one_line_per_algorithm_over_label_shares():
     # If this fails, notebook 06's linear-probe plot mislabels the share of labels or the algorithms.
     rows = [_row("fedavg", linprobe_auroc_1=0.6, linprobe_auroc_10=0.7, linprobe_auroc_100=0.8)]
     fig = viz.probe_curve(rows)
-    assert [t.name for t in fig.data] == ["fedavg"]
+    assert [t.name for t in fig.data] == ["FedAvg"]   # the display label, as in every legend
     assert list(fig.data[0].x) == ["1 %", "10 %", "100 %"] and list(fig.data[0].y) == [0.6, 0.7, 0.8]
 
 

@@ -144,13 +144,18 @@ def test_curves_weights_and_table():
     runs = {"FedAvg": _history("fedavg"), "FedAID": _history("fedaid")}
     curves = viz.metric_curves(runs, metrics=("loss", "i2t_r5", "dist_to_ref", "absent"))
     assert len(curves.data) == 2 * 3 and list(curves.data[0].x) == [1, 2, 3]
-    assert viz.metric_curves([_history("fedavg")]).data[0].name == "fedavg"
+    # a student reads the display label, not the config key (issue 16): by key or by the run's algorithm
+    assert viz.metric_curves([_history("fedavg")]).data[0].name == "FedAvg"
+    assert [t.name for t in viz.metric_curves({"centralized": _history("centralized"), "mine": _history("fedavg")},
+                                              metrics=("i2t_r5",)).data] == ["ideal (centralized)", "mine"]
     w = viz.dro_weights(runs["FedAID"])
     assert len(w.data) == 3 and w.data[0].stackgroup == "w"
     assert np.allclose(np.sum([t.y for t in w.data], axis=0), 1.0)
     assert w.layout.xaxis.dtick == 1 and w.layout.xaxis.tick0 == 1          # whole rounds: no "1.5" tick
+    assert w.layout.title.text == "Client weights over rounds (FedAID)"
     table = viz.results_table([{"algorithm": "fedavg", "i2t_r5": 0.25}, {"algorithm": "fedaid", "i2t_r5": None}])
     assert list(table.data[0].cells.values[1]) == ["0.250", "–"]
+    assert list(table.data[0].cells.values[0]) == ["FedAvg", "FedAID"]   # labels in the table, keys in results.csv
     # a retrieval number is shown with what random ranking scores in the same gallery, when the row has it
     table = viz.results_table([{"algorithm": "fedavg", "sem_p5": 0.25, "sem_p5_chance": 0.044}])
     assert list(table.data[0].cells.values[1]) == ["0.250 (chance 0.044)"]
@@ -164,12 +169,17 @@ def test_write_report_without_models(tmp_path):
     from fedaid_lite.experiments import CompareResult
 
     rows = [{"algorithm": "fedavg", "label_skew": "1", "seed": 0, "i2t_r5": 0.3},
-            {"algorithm": "fedaid", "label_skew": "1", "seed": 0, "i2t_r5": 0.4}]
+            {"algorithm": "fedaid", "label_skew": "1", "seed": 0, "i2t_r5": 0.4},
+            {"algorithm": "fedavg", "label_skew": "iid", "seed": 0, "i2t_r5": 0.5}]
     result = CompareResult(rows=rows, histories={"fedavg_skew-1_seed-0": _history("fedavg"),
-                                                 "fedaid_skew-1_seed-0": _history("fedaid")})
+                                                 "fedaid_skew-1_seed-0": _history("fedaid"),
+                                                 "fedavg_skew-iid_seed-0": _history("fedavg")})
     path = viz.write_report(tmp_path, result)
     text = path.read_text()
     assert path.name == "report.html" and "Metrics over rounds" in text and "DRO weights" in text
+    # the same display labels as the notebooks, the skew named where the runs differ in it (issue 16)
+    assert "DRO weights: FedAID (skew 1)" in text and '"name":"FedAvg (IID)"' in text
+    assert '"name":"fedavg_skew-1_seed-0"' not in text
     assert text.count("plotly.js v") == 1 and "<script src=\"http" not in text   # inlined once, offline
     assert "no saved models" in text
 

@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from ..data.types import FINDINGS, Hospitals
 from ..history import History
+from ..names import label
 
 CURVE_METRICS = ("sem_p5", "zeroshot_auroc", "i2t_r5", "dist_to_ref", "diag_cos", "worst_site_sem_p5")
 METRIC_TITLES = {
@@ -124,11 +125,11 @@ def round_dtick(last_round: int) -> int:
 
 
 def _runs(histories: Mapping[str, History] | Sequence[History]) -> dict[str, History]:
-    if isinstance(histories, Mapping):
-        return dict(histories)
+    """{display name: run}: an algorithm's key ("fedavg") becomes its label ("FedAvg"), other names stay."""
+    named = histories.items() if isinstance(histories, Mapping) else [(h.algorithm or "run", h) for h in histories]
     out: dict[str, History] = {}
-    for i, h in enumerate(histories):
-        name = h.algorithm or f"run {i + 1}"
+    for i, (key, h) in enumerate(named):
+        name = label(key)
         out[name if name not in out else f"{name} ({i + 1})"] = h
     return out
 
@@ -176,7 +177,7 @@ def dro_weights(history: History, title: str | None = None) -> go.Figure:
         fig.add_trace(go.Scatter(x=rounds, y=y, name=name, mode="lines", stackgroup="w",
                                  line=dict(color=colors[name], width=0.5),
                                  hovertemplate=f"{name}<br>round %{{x}}: %{{y:.3f}}<extra></extra>"))
-    fig.update_layout(title=title or f"Client weights over rounds ({history.algorithm or 'run'})",
+    fig.update_layout(title=title or f"Client weights over rounds ({label(history.algorithm or 'run')})",
                       template="plotly_white", height=320, xaxis_title="round",
                       yaxis=dict(title="weight", range=[0, 1]))
     fig.update_xaxes(tick0=1, dtick=round_dtick(max(rounds, default=1)))   # whole rounds only
@@ -199,6 +200,8 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
     fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else ("–" if v is None else str(v))  # noqa: E731
 
     def cell(row: Mapping[str, Any], col: str) -> str:
+        if col == "algorithm":   # rows keep the key (results.csv, run folders); a person reads the label
+            return label(fmt(row.get(col)))
         # a retrieval number means little without what random ranking scores in the same gallery
         chance = row.get(f"{col}_chance")
         with_chance = isinstance(row.get(col), float) and isinstance(chance, float) and np.isfinite(chance)
@@ -228,7 +231,7 @@ def probe_curve(rows: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Linear-probe AUROC against the share of labels used (1, 10, 100 %), one line per algorithm."""
     shares = {"1 %": "linprobe_auroc_1", "10 %": "linprobe_auroc_10", "100 %": "linprobe_auroc_100"}
     fig = go.Figure([go.Scatter(x=list(shares), y=[row.get(key) for key in shares.values()], mode="lines+markers",
-                                name=str(row["algorithm"])) for row in rows])
+                                name=label(str(row["algorithm"]))) for row in rows])
     fig.update_layout(title="Linear probe AUROC vs share of labelled training images", template="plotly_white",
                       xaxis_title="labels used", yaxis_title="AUROC", legend_title="algorithm")
     return fig

@@ -21,7 +21,7 @@ from ..config import Experiment
 from ..data import load_hospitals
 from ..experiments import CompareResult, summarize
 from ..history import atomic_write_text
-from ..names import label, row_run_name
+from ..names import label, row_labels, row_run_name
 from .cases import embed_subset, map_cases
 from .frame import AlignmentFrame
 from .maps import alignment_map
@@ -79,8 +79,11 @@ def write_report(out_dir: str | Path, result: CompareResult, *, maps: bool = Tru
     table = summarize(result.rows)
     sections.append(("Summary (mean ± std over seeds)", results_table(table, title="")))
     if result.histories:
-        sections.append(("Metrics over rounds", metric_curves(result.histories)))
-        fedaid = [(n, h) for n, h in result.histories.items() if h.algorithm == "fedaid"][:2]
+        # display labels ("FedAvg (skew 0.1)"), as in the notebooks; run folders keep their machine names
+        names = row_labels(result.rows)
+        shown = {names.get(run, run): h for run, h in result.histories.items()}
+        sections.append(("Metrics over rounds", metric_curves(shown)))
+        fedaid = [(n, h) for n, h in shown.items() if h.algorithm == "fedaid"][:2]
         for name, h in fedaid:
             sections.append((f"DRO weights: {name}", dro_weights(h, title=f"Client weights, {name}")))
     if maps:
