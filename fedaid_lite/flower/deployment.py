@@ -44,11 +44,10 @@ from ..data.types import Hospitals
 from .commands import config_string, connection_toml, flower_bin, free_port, superlink_command, supernode_command
 from .local_clients import ThreadClients
 from .local_nodes import ThreadNode, quiet_flower_console
-from .local_server import acquire_server_task, run_server_task
+from .local_server import serve_run
 from .processes import signal_tree, spawn, stop_all, wait_listening
 from .progress import OnRound, run_and_follow
 from .security import Credentials
-from .server_app import build_server_app
 from .settings import RUNNER_DEFAULTS, app_pyproject, offline_env
 
 __all__ = ["LocalDeployment", "config_string", "flower_bin", "free_port"]
@@ -64,21 +63,7 @@ class LocalDeployment:
     def __init__(self, workdir: str | os.PathLike, node_configs: Sequence[Mapping[str, Any]],
                  startup_timeout: float = 60.0, isolation: str = "process",
                  credentials: Credentials | None = None, in_process: Sequence[str] = ()) -> None:
-        if isolation not in ISOLATION_MODES:
-            raise ValueError(f"isolation must be one of {', '.join(ISOLATION_MODES)}, got {isolation!r}")
-        if not node_configs:
-            raise ValueError("node_configs is empty: give one node config per site (SuperNode)")
-        unknown = sorted(set(in_process) - set(IN_PROCESS_PARTS))
-        if unknown:
-            raise ValueError(f"in_process parts must be among {', '.join(IN_PROCESS_PARTS)}, got {', '.join(unknown)}")
-        if {"clients", "nodes"} & set(in_process) and isolation != "process":
-            raise ValueError('in_process clients or nodes need isolation="process" (the SuperNodes wait for workers)')
-        if {"nodes", "server"} & set(in_process) and credentials is not None:
-            raise ValueError("in_process nodes and server speak plain text: leave them out of in_process to "
-                             "run the secure deployment (credentials=...)")
-        if credentials is not None and len(credentials.node_keys) < len(node_configs):
-            raise ValueError(f"credentials hold {len(credentials.node_keys)} SuperNode keys for "
-                             f"{len(node_configs)} SuperNodes: make_credentials(..., nodes={len(node_configs)})")
+        check_arguments(node_configs, isolation, in_process, credentials)
         self.workdir = Path(workdir).resolve()
         self.node_configs = [dict(c) for c in node_configs]
         self.startup_timeout = startup_timeout
@@ -191,29 +176,15 @@ class LocalDeployment:
             app.mkdir(parents=True, exist_ok=True)
             (app / "pyproject.toml").write_text(app_pyproject())
         output_dir = self.workdir / str(run_config.get("output-dir", RUNNER_DEFAULTS["output-dir"]))
-        if "server" in self.in_process:   # relative to the SuperLink's folder, as if the server ran there
-            return self._run_here(app, {**run_config, "output-dir": str(output_dir)}, timeout, on_round, hospitals)
-        cmd = [flower_bin("flwr"), "run", str(Path(app).resolve()), CONNECTION, "--stream"]
-        if run_config:
-            cmd += ["--run-config", config_string(run_config)]
-        return run_and_follow(cmd, self.workdir, self.env, output_dir / "history.json", timeout, on_round, poll_s)
-
-    def _run_here(self, app: str | os.PathLike, run_config: Mapping[str, Any], timeout: float,
-                  on_round: OnRound | None, hospitals: Hospitals | None
-                  ) -> subprocess.CompletedProcess:
-        """`flwr run` (no --stream: it returns once the SuperLink accepted the run), then its ServerApp, here."""
-        cmd = [flower_bin("flwr"), "run", str(Path(app).resolve()), CONNECTION]
-        if run_config:
-            cmd += ["--run-config", config_string(run_config)]
-        submitted = subprocess.run(cmd, cwd=self.workdir, env=self.env, capture_output=True, text=True,
-                                   timeout=timeout)
-        if submitted.returncode != 0:
+        if "server" in self.in_process:   # `flwr run` only submits (no --stream); the ServerApp runs here
+            config = {**run_config, "output-dir": str(output_dir)}   # as if the server ran in the SuperLink's folder
+            submitted = subprocess.run(flwr_run(app, config, stream=False), cwd=self.workdir, env=self.env,
+                                       capture_output=True, text=True, timeout=timeout)
+            if submitted.returncode == 0:
+                serve_run(f"127.0.0.1:{self.port}", timeout, on_round, hospitals)
             return submitted
-        address = f"127.0.0.1:{self.port}"
-        token = acquire_server_task(address, timeout)
-        report = None if on_round is None else (lambda record, trained: on_round(record))
-        run_server_task(address, token, build_server_app(hospitals=hospitals, on_round=report))
-        return submitted
+        return run_and_follow(flwr_run(app, run_config, stream=True), self.workdir, self.env,
+                              output_dir / "history.json", timeout, on_round, poll_s)
 
     def kill_node(self, index: int, sig: int = signal.SIGTERM) -> None:
         """Stop SuperNode `index`, its ClientApp worker and their descendants, as a hospital going offline would."""
@@ -250,3 +221,29 @@ class LocalDeployment:
 
     def _spawn(self, name: str, cmd: list[str]) -> subprocess.Popen:
         return spawn(cmd, self.workdir / "logs" / f"{name}.log", self.workdir, self.env)
+
+
+def check_arguments(node_configs: Sequence[Mapping[str, Any]], isolation: str, in_process: Sequence[str],
+                    credentials: Credentials | None) -> None:
+    """ValueError naming the fix for a deployment that would start and then hang, or run partly insecure."""
+    if isolation not in ISOLATION_MODES:
+        raise ValueError(f"isolation must be one of {', '.join(ISOLATION_MODES)}, got {isolation!r}")
+    if not node_configs:
+        raise ValueError("node_configs is empty: give one node config per site (SuperNode)")
+    unknown = sorted(set(in_process) - set(IN_PROCESS_PARTS))
+    if unknown:
+        raise ValueError(f"in_process parts must be among {', '.join(IN_PROCESS_PARTS)}, got {', '.join(unknown)}")
+    if {"clients", "nodes"} & set(in_process) and isolation != "process":
+        raise ValueError('in_process clients or nodes need isolation="process" (the SuperNodes wait for workers)')
+    if {"nodes", "server"} & set(in_process) and credentials is not None:
+        raise ValueError("in_process nodes and server speak plain text: leave them out of in_process to "
+                         "run the secure deployment (credentials=...)")
+    if credentials is not None and len(credentials.node_keys) < len(node_configs):
+        raise ValueError(f"credentials hold {len(credentials.node_keys)} SuperNode keys for "
+                         f"{len(node_configs)} SuperNodes: make_credentials(..., nodes={len(node_configs)})")
+
+
+def flwr_run(app: str | os.PathLike, run_config: Mapping[str, Any], stream: bool) -> list[str]:
+    """`flwr run <app> fedaid-local [--stream] [--run-config ...]`."""
+    cmd = [flower_bin("flwr"), "run", str(Path(app).resolve()), CONNECTION, *(["--stream"] if stream else [])]
+    return cmd + (["--run-config", config_string(run_config)] if run_config else [])

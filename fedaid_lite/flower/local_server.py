@@ -32,7 +32,22 @@ from flwr.supercore.runtime import RuntimeHttpClient
 from flwr.supercore.task_identity import TaskIdentity
 from flwr.superlink.grid import HttpGrid
 
+from ..data.types import Hospitals
+from .progress import OnRound
+from .server_app import build_server_app
+
 SERVER_APP_REF = "fedaid_lite.flower.server_app:app"
+
+
+def serve_run(address: str, timeout: float, on_round: OnRound | None, hospitals: Hospitals | None) -> None:
+    """Claim the run just submitted to the SuperLink at `address` and run the toolkit's ServerApp for it here.
+
+    `on_round(record)` hears each round as the ServerApp ends it; `hospitals`, if given, is the server's data
+    (not loaded again); `timeout` bounds the wait for the task.
+    """
+    token = acquire_server_task(address, timeout)
+    report = None if on_round is None else (lambda record, trained: on_round(record))
+    run_server_task(address, token, build_server_app(hospitals=hospitals, on_round=report))
 
 
 def acquire_server_task(address: str, timeout: float, poll_s: float = 0.2) -> str:
