@@ -16,6 +16,7 @@ from fedaid_lite.data.types import FINDINGS
 from fedaid_lite.history import History
 from fedaid_lite.model import build_model, save_model
 from fedaid_lite.train import embed
+from fedaid_lite.viz.maps import primary_findings
 
 N, D = 60, 16
 
@@ -86,6 +87,9 @@ def test_alignment_map_panels_lines_and_colour_menu(frame, meta):
     assert labels == [f"colour: {m}" for m in viz.COLOR_MODES]
     assert fig.layout.xaxis2.matches == "x" and fig.layout.xaxis.range is not None
     assert not fig.frames
+    # the finding legend reads words ("pleural effusion"), not config keys ("pleural_effusion")
+    legend = {t.name for t in fig.data if t.legendgroup == "finding"}
+    assert legend == {f.replace("_", " ") for f in primary_findings(meta.labels)}
 
 
 @pytest.mark.parametrize("legend, n_rounds, n_panels", [("side", 1, 2), ("side", 3, 2), ("below", 1, 3),
@@ -129,6 +133,8 @@ def test_heterogeneity_views(fake_hospitals):
     h = fake_hospitals(num_sites=3, n_train=12, n_test=4, n_global=6, size=16)
     prev = viz.site_prevalence(h)
     assert prev.data[0].z.shape == (3, len(FINDINGS))
+    # notebook 01 shows a skewed and an IID heatmap one under the other: their titles must tell them apart
+    assert viz.site_prevalence(h, setting="IID").layout.title.text.endswith("(train, IID)")
     grid = viz.example_images(h, per_site=2)
     cap = 16 * 2 // 3                             # the band under each row: captions and the next row's name
     assert grid.data[0].z.shape == (3 * 16 + 2 * cap, 2 * 16 + 2)

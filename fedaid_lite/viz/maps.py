@@ -55,7 +55,7 @@ def primary_findings(labels: np.ndarray) -> list[str]:
 def _hover(reports: Sequence[str], labels: np.ndarray, site_names: Sequence[str]) -> list[str]:
     texts = []
     for report, row, site in zip(reports, np.asarray(labels), site_names):
-        found = ", ".join(FINDINGS[j] for j in np.flatnonzero(row)) or "none"
+        found = ", ".join(FINDINGS[j].replace("_", " ") for j in np.flatnonzero(row)) or "none"
         body = "<br>".join(textwrap.wrap(textwrap.shorten(str(report), 320, placeholder=" …"), 64))
         texts.append(f"<b>{site}</b><br>findings: {found}<br>{body}")
     return texts
@@ -171,7 +171,9 @@ def alignment_map_xy(coords: Mapping[str, Sequence[tuple[np.ndarray, np.ndarray]
     # legend-only traces: one per colour key, shown for the active colour mode
     for m in COLOR_MODES:
         for key, c in modes[m]["legend"].items():  # type: ignore[union-attr]
-            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=key, legendgroup=m,
+            # finding keys read as words in the legend ("pleural effusion"); hospital names stay as named
+            fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=key.replace("_", " ") if m == "finding"
+                                     else key, legendgroup=m,
                                      marker=dict(color=c, size=9), visible=(m == color), showlegend=True))
             legend_idx[m].append(len(fig.data) - 1)
     for symbol, label in (("circle-open", "image"), ("diamond-open", "report")):
