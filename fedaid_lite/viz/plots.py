@@ -40,7 +40,7 @@ def _site_palette(names: Sequence[str]) -> dict[str, str]:
     return {n: qualitative.Set2[i % len(qualitative.Set2)] for i, n in enumerate(names)}
 
 
-def site_prevalence(hospitals: Hospitals, split: str = "train") -> go.Figure:
+def site_prevalence(hospitals: Hospitals, split: str = "train", setting: str = "") -> go.Figure:
     """Heatmap sites × findings of the share of cases with each finding (label skew at a glance)."""
     parts = getattr(hospitals, split)
     z = np.array([np.asarray(p.labels, dtype=np.float64).mean(axis=0) if len(p) else np.zeros(len(FINDINGS))
@@ -52,7 +52,9 @@ def site_prevalence(hospitals: Hospitals, split: str = "train") -> go.Figure:
         colorscale="Blues", zmin=0, zmax=max(float(z.max()), 1e-6),
         texttemplate="%{z:.2f}", hovertemplate="%{y}<br>%{x}: %{z:.1%}<extra></extra>",
         colorbar=dict(title="share")))
-    fig.update_layout(title=f"Finding prevalence per hospital ({split})", template="plotly_white",
+    # `setting` names the knobs in the title, so two heatmaps side by side (skewed vs IID) are told apart
+    where = f"{split}, {setting}" if setting else split
+    fig.update_layout(title=f"Finding prevalence per hospital ({where})", template="plotly_white",
                       height=140 + 45 * len(parts), yaxis=dict(autorange="reversed"))
     return fig
 
