@@ -17,6 +17,7 @@ from fedaid_lite.history import History
 from fedaid_lite.model import build_model, save_model
 from fedaid_lite.train import embed
 from fedaid_lite.viz.maps import primary_findings
+from fedaid_lite.viz.plots import live_curves
 
 N, D = 60, 16
 
@@ -213,3 +214,14 @@ def test_map_cases_and_embed_subset_match_the_written_out_steps(tmp_path, fake_h
     single = viz.embed_subset(model, test, h.tokenizer)
     for image_emb, text_emb in (*both.values(), single):
         assert np.allclose(image_emb, by_hand[0], atol=1e-6) and np.allclose(text_emb, by_hand[1], atol=1e-6)
+
+
+def test_live_curves_draw_chance_in_the_retrieval_panels():
+    # If this fails, the dashboard's semantic P@5 and R@5 curves have no chance level to be read against.
+    h = _history("fedavg")
+    for r in h.records:
+        r["metrics"].update({"i2t_r5_chance": 0.083, "sem_p5": 0.2, "sem_p5_chance": 0.066})
+    fig = live_curves({"FedAvg": h}, ["north", "south", "east"])
+    chance = [t for t in fig.data if t.name == "chance"]
+    assert [t.y[0] for t in chance] == [0.066, 0.083] and [t.showlegend for t in chance] == [True, False]
+    assert list(chance[0].x) == [1, 3]   # across every round drawn

@@ -270,6 +270,17 @@ def live_curves(histories: dict[str, History], site_names: list[str],
                                                    "<extra></extra>"),
                           row=j // 3 + 1, col=j % 3 + 1)
             first = False
+    # chance, dotted, in the retrieval panels: a curve on that line has learned nothing about findings or pairs
+    scored = [*histories.values(), History(records=[dict(start)] if start is not None else [])]
+    span = [0 if start is not None else 1, max([int(r["round"]) for h in scored for r in h.records] + [1])]
+    for j, (metric, _) in enumerate(LIVE_METRICS):
+        chance = [p for h in scored for p in h.metric(f"{metric}_chance")]
+        if chance:
+            fig.add_trace(go.Scatter(x=span, y=[chance[-1][1]] * 2, mode="lines", name="chance", legendgroup="chance",
+                                     showlegend=not any(t.name == "chance" for t in fig.data),
+                                     line=dict(color="#999", dash="dot", width=1),
+                                     hovertemplate=f"chance {chance[-1][1]:.3f}<extra></extra>"),
+                          row=j // 3 + 1, col=j % 3 + 1)
     with_records = [lb for lb, h in histories.items() if h.records]
     weighted = weights_of if weights_of in with_records else (with_records[0] if with_records else None)
     if weighted:   # name whose weights are drawn: FedAID's move, FedAvg's stay at the data shares
