@@ -8,8 +8,8 @@
 
 The pieces live in `frame` (the fixed UMAP frame, numba's cache, map-level numbers), `cases` (the cases of
 a map and their embeddings), `maps` (alignment maps), `scores` (the numbers measured in a map, as rows and
-tables), `plots` (heterogeneity, curves, DRO weights, tables) and `report` (`report.html`); this module
-exposes what notebooks and the CLI call. Importing it makes numba cache umap's compiled code (see `frame`),
+tables), `data_figures` (how the hospitals differ), `plots` (curves, DRO weights, tables) and `report`
+(`report.html`); this module exposes what notebooks and the CLI call. Importing it makes numba cache umap's compiled code (see `frame`),
 so it should be imported before anything imports `umap`.
 """
 
@@ -19,8 +19,8 @@ from .cases import drift_from, embed_subset, format_drift, map_cases, panels
 from .frame import (AlignmentFrame, _patch_numba, finding_purity, finding_purity_chance, frame_subset, layout_scores,
                     pair_distance, pair_distance_ratio, warm_numba_cache)
 from .maps import COLOR_MODES, alignment_map, alignment_map_xy
-from .plots import (drift_bar, dro_weights, example_images, metric_curves, probe_curve, report_stats, results_table,
-                    site_prevalence)
+from .data_figures import example_images, report_stats, site_prevalence
+from .plots import drift_bar, dro_weights, metric_curves, probe_curve, results_table
 from .report import write_report
 from .scores import format_map_scores, map_scores, map_scores_table
 
