@@ -85,19 +85,14 @@ def pretrain_text(model: DualEncoder, ids: torch.Tensor, mask: torch.Tensor, lab
             states = model.text_encoder(input_ids=x, attention_mask=m).last_hidden_state     # (B, L, H)
             pooled = (states * m[..., None]).sum(1) / m.sum(1, keepdim=True).clamp(min=1)
             loss = loss + F.binary_cross_entropy_with_logits(head(pooled), labels[idx])
-        if not use_mlm:
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            continue
-        pick = (torch.rand(x.shape, generator=g) < p.mask_prob) & m.bool() & ~torch.isin(x, special)
-        target = torch.where(pick, x, torch.full_like(x, -100))
-        # BERT's 80/10/10: [MASK], a random token, or the token itself.
-        r = torch.rand(x.shape, generator=g)
-        x = torch.where(pick & (r < 0.8), torch.full_like(x, tokenizer.mask_token_id), x)
-        x = torch.where(pick & (r >= 0.8) & (r < 0.9), torch.randint(5, vocab, x.shape, generator=g), x)
-        loss = loss + mlm(input_ids=x, attention_mask=m, labels=target).loss
+        if use_mlm:
+            pick = (torch.rand(x.shape, generator=g) < p.mask_prob) & m.bool() & ~torch.isin(x, special)
+            target = torch.where(pick, x, torch.full_like(x, -100))
+            # BERT's 80/10/10: [MASK], a random token, or the token itself.
+            r = torch.rand(x.shape, generator=g)
+            x = torch.where(pick & (r < 0.8), torch.full_like(x, tokenizer.mask_token_id), x)
+            x = torch.where(pick & (r >= 0.8) & (r < 0.9), torch.randint(5, vocab, x.shape, generator=g), x)
+            loss = loss + mlm(input_ids=x, attention_mask=m, labels=target).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

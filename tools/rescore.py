@@ -39,7 +39,7 @@ UNCHANGED = ("sem_p5", "zeroshot_auroc", "linprobe_auroc_10", "i2t_r5", "dist_to
 def rescore(folder: Path) -> tuple[list[dict], list[str]]:
     """(the rows with fresh metrics, the problems found); rows keep their order and non-metric fields."""
     rows = json.loads((folder / "results.json").read_text())
-    cpu, problems, out = torch.device("cpu"), [], []
+    cpu, problems = torch.device("cpu"), []
     settings: dict[tuple[str, int], list[int]] = {}
     for i, row in enumerate(rows):
         settings.setdefault((str(row["label_skew"]), int(row["seed"])), []).append(i)
@@ -65,8 +65,7 @@ def rescore(folder: Path) -> tuple[list[dict], list[str]]:
             fresh[i] = {**rows[i], **metrics}
             print(f"{row_run_name(rows[i])}: worst_site_sem_p5 {rows[i].get('worst_site_sem_p5')} -> "
                   f"{metrics['worst_site_sem_p5']:.4f}", flush=True)
-    out = [fresh[i] for i in range(len(rows))]
-    return out, problems
+    return [fresh[i] for i in range(len(rows))], problems
 
 
 def main(argv: list[str] | None = None) -> int:

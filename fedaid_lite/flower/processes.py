@@ -40,23 +40,20 @@ def wait_listening(port: int, proc: subprocess.Popen, timeout: float, log: Calla
     raise TimeoutError(f"flower-superlink did not listen on 127.0.0.1:{port} within {timeout:.0f} s")
 
 
-def signal_tree(procs: Sequence[subprocess.Popen], sig: int) -> None:
-    """Send `sig` to each process's group and to every descendant (a SuperNode going offline)."""
+def signal_tree(procs: Sequence[subprocess.Popen], sig: int) -> list[Any]:
+    """Send `sig` to each process's group and to every descendant (a SuperNode going offline); -> the descendants."""
+    # Collect the descendants first, while the parent links still exist.
     descendants = [d for proc in procs for d in _descendants(proc.pid)]
     for proc in procs:
         _kill_group(proc, sig)
     for child in descendants:
         _signal(child, sig)
+    return descendants
 
 
 def stop_all(started: Sequence[subprocess.Popen]) -> None:
     """SIGTERM `started` (in that order) and their descendants, wait, then SIGKILL whatever is left."""
-    # Collect the descendants now, while the parent links still exist.
-    descendants = [d for proc in started for d in _descendants(proc.pid)]
-    for proc in started:
-        _kill_group(proc, signal.SIGTERM)
-    for child in descendants:
-        _signal(child, signal.SIGTERM)
+    descendants = signal_tree(started, signal.SIGTERM)
     for proc in started:
         try:
             proc.wait(timeout=10)
