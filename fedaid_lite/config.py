@@ -82,6 +82,7 @@ class TrainConfig:
     """Local optimisation: the same for every algorithm, counted in optimizer steps."""
 
     lr: float = _f(1e-3, "AdamW learning rate", 1e-7, 1.0)
+    tower_lr_scale: float = _f(1.0, "the encoder towers' learning rate is lr x this; 0 = frozen towers", 0.0, 1.0)
     weight_decay: float = _f(0.01, "AdamW decoupled weight decay", 0.0, 1.0)
     batch_size: int = _f(64, "pairs per optimizer step", 2, 4096)
     local_steps: int = _f(20, "optimizer steps per client per round (all algorithms alike); 20 lets label skew "

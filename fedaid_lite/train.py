@@ -94,11 +94,17 @@ def batch_indices(n: int, batch_size: int, steps: int, seed: int) -> list[Tensor
 
 def _optimizer(model: DualEncoder, cfg: TrainConfig) -> torch.optim.AdamW:
     # Decay matrices only (nanoGPT/open_clip): biases, norms and logit_scale are not shrunk to 0.
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    rest = [p for p in params if p.ndim < 2]
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    towers = set(model.parameter_groups()["encoders"]) if cfg.tower_lr_scale != 1.0 else set()
+    groups = []
+    for scale, members in ((1.0, [p for n, p in named if n not in towers]),
+                           (cfg.tower_lr_scale, [p for n, p in named if n in towers])):
+        for decay in (True, False):
+            params = [p for p in members if (p.ndim >= 2) == decay]
+            if params and scale > 0:
+                groups.append({"params": params, "weight_decay": cfg.weight_decay if decay else 0.0,
+                               "lr": cfg.lr * scale})
+    return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
 def train_local(model: DualEncoder, data: PairedTensors, steps: int, cfg: TrainConfig, device: torch.device,

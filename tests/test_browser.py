@@ -56,6 +56,12 @@ REPORT_POINTS = """() => { let best = 0; for (const p of document.querySelectorA
     if (sym.startsWith('diamond')) best = Math.max(best, xs.filter(v => v !== null && !Number.isNaN(v)).length); } }
   return best; }"""
 
+# JupyterLab 4.6 opens a kernel subshell per comm target (ipywidgets' control comm opens one on connect). When
+# JupyterLab resets the kernel connection during start-up (the race `_run_all_until` works around), the pending
+# subshell request is cancelled and JupyterLab leaves that promise rejection unhandled. It is JupyterLab's own
+# noise, nothing a student sees (seen once in CI); every other page error still fails the test.
+JUPYTERLAB_NOISE = re.compile(r"^(Error: )?Canceled future for (create|delete)_subshell_request message")
+
 pytestmark = pytest.mark.browser
 
 
@@ -152,6 +158,13 @@ def _run_all_until(page, selector: str, timeout: float = 300.0) -> None:
     raise TimeoutError(f"{selector} did not appear within {timeout:.0f} s of Run All Cells")
 
 
+def _page_error(errors: list[str], message: str) -> None:
+    if JUPYTERLAB_NOISE.match(message):
+        print(f"\nignored JupyterLab's own page error: {message}")
+    else:
+        errors.append(message)
+
+
 @contextlib.contextmanager
 def _notebook_page(tmp_path: Path, notebook: Path, source: dict | None = None):
     """JupyterLab serving a copy of `notebook` (or `source`, its edited JSON) and a Chromium page on it.
@@ -173,7 +186,7 @@ def _notebook_page(tmp_path: Path, notebook: Path, source: dict | None = None):
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
             page = browser.new_page(viewport={"width": 1500, "height": 1200})
             errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("pageerror", lambda e: _page_error(errors, str(e)))
             try:
                 _start_session(port, token, notebook.name)
                 page.goto(f"http://127.0.0.1:{port}/lab/tree/{notebook.name}?token={token}")
@@ -244,3 +257,13 @@ def test_start_here_first_map_renders_in_jupyterlab(tmp_path):
         page.screenshot(path=str(shot), full_page=True)
         print(f"\nnotebook 00 screenshot: {shot}")
         assert not errors, errors
+
+
+def test_only_jupyterlab_subshell_noise_is_ignored():
+    # If this fails, the filter above would hide a real page error from the two tests above.
+    errors: list[str] = []
+    _page_error(errors, "Error: Canceled future for create_subshell_request message before replies were done")
+    _page_error(errors, "TypeError: Cannot read properties of undefined (reading 'data')")
+    _page_error(errors, "Error: Canceled future for execute_request message before replies were done")
+    assert errors == ["TypeError: Cannot read properties of undefined (reading 'data')",
+                      "Error: Canceled future for execute_request message before replies were done"]

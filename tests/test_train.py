@@ -58,6 +58,21 @@ def test_alignment_only_training_leaves_encoders_untouched(setup):
     assert all(p.requires_grad for p in model.parameters())
 
 
+def test_tower_lr_scale_slows_or_freezes_only_the_towers(setup):
+    # If this fails, train.tower_lr_scale moves the wrong parameters (or the alignment layers stop learning).
+    h, data = setup
+    start = {n: p.detach().clone() for n, p in _model(h).named_parameters()}
+    moved = {}
+    for scale in (1.0, 0.1, 0.0):
+        model = _model(h)
+        train_local(model, data, 3, CFG.override({"train.tower_lr_scale": scale}).train, CPU, seed=0)
+        groups = model.parameter_groups()
+        now = dict(model.named_parameters())
+        moved[scale] = {g: sum(float((now[n] - start[n]).abs().sum()) for n in names) for g, names in groups.items()}
+    assert moved[0.0]["encoders"] == 0.0 and moved[0.0]["alignment"] > 0
+    assert 0 < moved[0.1]["encoders"] < moved[1.0]["encoders"]
+
+
 def test_same_seed_same_model_different_seed_different_model(setup):
     # Runs must be reproducible from (init seed, batch seed) and the batch seed must matter.
     h, data = setup
