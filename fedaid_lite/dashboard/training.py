@@ -99,8 +99,7 @@ class TrainingThread:
                  hospitals_cache: Path | None = None, say: Callable[[str | None, str | None], None],
                  ended: Callable[[str], None]) -> None:
         self.board, self.store, self.map_points, self.workdir = board, store, map_points, workdir
-        self.say, self.ended = say, ended
-        self.hospitals_cache = hospitals_cache
+        self.say, self.ended, self.hospitals_cache = say, ended, hospitals_cache
         self.stop_event = threading.Event()
         self.busy = False                                # True from `start` until the run has ended
         self.error, self.traceback = "", ""
@@ -109,8 +108,7 @@ class TrainingThread:
         self.first_update_seconds: float | None = None   # Train → first round on screen (benchmarks)
         self.start_seconds: float | None = None          # Train → round 0 (the starting model) on screen
         self._thread: threading.Thread | None = None
-        self._started = 0.0
-        self._trains = 0
+        self._started, self._trains = 0.0, 0             # when the last Train began; how many Trains so far
         self._failure: Exception | None = None           # the first error of a run's algorithms
         self._count_lock = threading.Lock()
 

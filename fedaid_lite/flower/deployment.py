@@ -48,7 +48,7 @@ from .local_server import serve_run
 from .processes import signal_tree, spawn, stop_all, wait_listening
 from .progress import OnRound, run_and_follow
 from .security import Credentials
-from .settings import RUNNER_DEFAULTS, app_pyproject, offline_env
+from .settings import RUNNER_DEFAULTS, offline_env, write_toolkit_app
 
 __all__ = ["LocalDeployment", "config_string", "flower_bin", "free_port"]
 
@@ -112,11 +112,7 @@ class LocalDeployment:
 
     def register(self, public_key: str | os.PathLike) -> None:
         """`flwr supernode register <public_key> fedaid-local`: the SuperLink will accept that SuperNode."""
-        result = subprocess.run([flower_bin("flwr"), "supernode", "register", str(public_key), CONNECTION],
-                                cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=60)
-        if result.returncode != 0:
-            output = (result.stdout + result.stderr)[-2000:]
-            raise RuntimeError(f"flwr supernode register {public_key} failed:\n{output}")
+        register_node(public_key, self.workdir, self.env)
 
     def add_node(self, node_config: Mapping[str, Any], private_key: str | os.PathLike | None = None, *,
                  insecure: bool | None = None, worker: bool = True, max_wait_time: float | None = None
@@ -139,7 +135,7 @@ class LocalDeployment:
         else:
             self.nodes.append(self._spawn(f"supernode-{i}", supernode_command(
                 f"127.0.0.1:{self.port}", runtime_port, node_config, self.isolation,
-                None if insecure else self._ca(), private_key, max_wait_time)))
+                None if insecure else ca_cert(self.credentials), private_key, max_wait_time)))
         if self.isolation == "process" and worker and "clients" in self.in_process:
             if self.threads is None:
                 self.threads = ThreadClients(self.workdir / "flwr-home")
@@ -150,12 +146,6 @@ class LocalDeployment:
                 "--runtime-api-address", f"127.0.0.1:{runtime_port}", "--parent-pid", str(self.nodes[-1].pid)]))
             self._worker_of[i] = self.workers[-1]
         return self.nodes[-1]
-
-    def _ca(self) -> Path:
-        if self.credentials is None:
-            raise ValueError("this deployment has no credentials: a TLS SuperNode needs "
-                             "LocalDeployment(credentials=...)")
-        return self.credentials.ca_cert
 
     def run(self, app: str | os.PathLike | None, run_config: Mapping[str, Any], timeout: float = 600.0,
             on_round: OnRound | None = None, poll_s: float = 1.0,
@@ -171,18 +161,11 @@ class LocalDeployment:
         (`on_round` is then called by the ServerApp itself; `hospitals`, if given, is its data, not loaded
         again; `timeout` bounds the wait for the run, each round-trip is bounded by the run's round-timeout).
         """
-        if app is None:       # the toolkit's app, written here: works where the repo's flower_app/ is absent (pip)
-            app = self.workdir / "app"
-            app.mkdir(parents=True, exist_ok=True)
-            (app / "pyproject.toml").write_text(app_pyproject())
+        app = write_toolkit_app(self.workdir / "app") if app is None else app
         output_dir = self.workdir / str(run_config.get("output-dir", RUNNER_DEFAULTS["output-dir"]))
-        if "server" in self.in_process:   # `flwr run` only submits (no --stream); the ServerApp runs here
-            config = {**run_config, "output-dir": str(output_dir)}   # as if the server ran in the SuperLink's folder
-            submitted = subprocess.run(flwr_run(app, config, stream=False), cwd=self.workdir, env=self.env,
-                                       capture_output=True, text=True, timeout=timeout)
-            if submitted.returncode == 0:
-                serve_run(f"127.0.0.1:{self.port}", timeout, on_round, hospitals)
-            return submitted
+        if "server" in self.in_process:
+            return submit_and_serve(app, {**run_config, "output-dir": str(output_dir)}, self.workdir, self.env,
+                                    f"127.0.0.1:{self.port}", timeout, on_round, hospitals)
         return run_and_follow(flwr_run(app, run_config, stream=True), self.workdir, self.env,
                               output_dir / "history.json", timeout, on_round, poll_s)
 
@@ -241,6 +224,33 @@ def check_arguments(node_configs: Sequence[Mapping[str, Any]], isolation: str, i
     if credentials is not None and len(credentials.node_keys) < len(node_configs):
         raise ValueError(f"credentials hold {len(credentials.node_keys)} SuperNode keys for "
                          f"{len(node_configs)} SuperNodes: make_credentials(..., nodes={len(node_configs)})")
+
+
+def ca_cert(credentials: Credentials | None) -> Path:
+    """The CA certificate a TLS SuperNode verifies the SuperLink with, or ValueError naming the fix."""
+    if credentials is None:
+        raise ValueError("this deployment has no credentials: a TLS SuperNode needs LocalDeployment(credentials=...)")
+    return credentials.ca_cert
+
+
+def register_node(public_key: str | os.PathLike, cwd: Path, env: Mapping[str, str]) -> None:
+    """`flwr supernode register <public_key> fedaid-local`, or RuntimeError with flwr's output."""
+    result = subprocess.run([flower_bin("flwr"), "supernode", "register", str(public_key), CONNECTION],
+                            cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr)[-2000:]
+        raise RuntimeError(f"flwr supernode register {public_key} failed:\n{output}")
+
+
+def submit_and_serve(app: str | os.PathLike, run_config: Mapping[str, Any], cwd: Path, env: Mapping[str, str],
+                     superlink: str, timeout: float, on_round: OnRound | None,
+                     hospitals: Hospitals | None) -> subprocess.CompletedProcess:
+    """`flwr run` only submits the run (no --stream); then the ServerApp runs in this thread until it ends."""
+    submitted = subprocess.run(flwr_run(app, run_config, stream=False), cwd=cwd, env=env,
+                               capture_output=True, text=True, timeout=timeout)
+    if submitted.returncode == 0:
+        serve_run(superlink, timeout, on_round, hospitals)
+    return submitted
 
 
 def flwr_run(app: str | os.PathLike, run_config: Mapping[str, Any], stream: bool) -> list[str]:

@@ -116,5 +116,12 @@ def app_pyproject() -> str:
     return APP_HEADER + app_config_toml(Experiment.tiny().override(APP_DEFAULTS))
 
 
+def write_toolkit_app(folder: Path) -> Path:
+    """`folder` holding the toolkit's Flower app (its pyproject.toml): for installs without the repo's flower_app/."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").write_text(app_pyproject())
+    return folder
+
+
 if __name__ == "__main__":  # regenerate flower_app/pyproject.toml after Experiment.tiny() changes
     Path(__file__).resolve().parents[2].joinpath("flower_app", "pyproject.toml").write_text(app_pyproject())
