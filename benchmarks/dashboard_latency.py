@@ -6,6 +6,7 @@
     python benchmarks/dashboard_latency.py --press at-once     # only the first of the two cases below
     python benchmarks/dashboard_latency.py --smoke             # tiny, 1 round, PCA frame: plumbing only
     python benchmarks/dashboard_latency.py --hospitals warm    # a second visit: built hospitals on disk
+    python benchmarks/dashboard_latency.py --hospitals binder  # hospitals and ideal made ahead (Binder's postBuild)
 
 The real `widgets.Dashboard` is built without a browser (ipywidgets needs no front end to run its
 Python side), its Train button is clicked, and the clock stops when the dashboard's own listener
@@ -51,20 +52,21 @@ from _common import ROOT, parser, result, set_threads, skipped
 
 TARGET_S = 5.0
 NAME = "dashboard: Train -> first plot update"
-# notebooks/05_playground.ipynb's config cell: class defaults (SMOKE=False) and SMOKE=True.
-CONFIGS = {"class": ("default", {"train.local_steps": 6, "fed.stage1_steps": 2, "data.n_per_site": 200,
-                                 "fed.rounds": 8}),
-           "smoke": ("tiny", {"fed.rounds": 2})}
+# notebooks/05_playground.ipynb's config cell: class preset (SMOKE=False) and SMOKE=True (tests check they match)
+CONFIGS = {"class": False, "smoke": True}
 
 
 def measure(cfg, args, method: str, case: str) -> dict:
     """Build a dashboard (cold ideal cache), press Train now or after preparation; times and what was shown."""
     from fedaid_lite.dashboard import Dashboard
+    from fedaid_lite.dashboard.warm import warm
     from fedaid_lite.data.cache import load_hospitals_cached
 
     with tempfile.TemporaryDirectory(prefix="fedaid-bench-ideal-") as cache:
         if args.hospitals == "warm":     # where the dashboard looks (broker: <reference_cache>/hospitals)
             load_hospitals_cached(cfg.data, Path(cache) / "hospitals")
+        elif args.hospitals == "binder":  # hospitals and ideal made ahead, as Binder's postBuild does (not timed)
+            warm(cfg, map_points=40 if args.smoke else args.map_points, reference_cache=cache)
         built0 = time.perf_counter()
         d = Dashboard(cfg, renderer="widget", map_points=40 if args.smoke else args.map_points, map_method=method,
                       reference_cache=cache)
@@ -119,8 +121,9 @@ def main() -> None:
     p.add_argument("--map-points", type=int, default=120, help="cases on the live map (dashboard default 120)")
     p.add_argument("--press", default="both", choices=["both", "at-once", "after-preparation"],
                    help="when Train is pressed (see the module doc)")
-    p.add_argument("--hospitals", default="cold", choices=["cold", "warm"],
-                   help="built hospitals on disk before the dashboard: none (first visit) or there (second visit)")
+    p.add_argument("--hospitals", default="cold", choices=["cold", "warm", "binder"],
+                   help="built hospitals on disk before the dashboard: none (first visit), there (second visit), "
+                        "or hospitals and ideal made by `python -m fedaid_lite.dashboard.warm` (Binder)")
     args = p.parse_args()
     try:
         import ipywidgets  # noqa: F401
@@ -130,7 +133,8 @@ def main() -> None:
     except ImportError as err:
         skipped(NAME, f"<= {TARGET_S:.0f} s", f"fedaid_lite.dashboard is not importable ({err})")
         return
-    from fedaid_lite.config import Experiment, parse_assignments
+    from fedaid_lite.config import parse_assignments
+    from fedaid_lite.dashboard.warm import CLASS_OVERRIDES, SMOKE_OVERRIDES, notebook_config
 
     method = "pca" if args.smoke else "umap"
     if method == "umap":   # what Binder's postBuild does once; not counted (umap_maps.py times a cold cache)
@@ -139,12 +143,14 @@ def main() -> None:
         if warm.returncode != 0:
             print("warning: could not warm numba's cache: " + warm.stderr.strip()[-300:], flush=True)
     set_threads(args.threads)
-    preset, sets = CONFIGS["smoke" if args.smoke else args.config]
-    sets = {**sets, "train.threads": args.threads, **({"fed.rounds": 1} if args.smoke else {}),
-            **parse_assignments(args.set)}
-    cfg = Experiment.preset(preset).override(sets)
+    smoke_cfg = CONFIGS["smoke" if args.smoke else args.config]
+    preset = "tiny" if smoke_cfg else "default"
+    sets = {**(SMOKE_OVERRIDES if smoke_cfg else CLASS_OVERRIDES), "train.threads": args.threads,
+            **({"fed.rounds": 1} if args.smoke else {}), **parse_assignments(args.set)}
+    cfg = notebook_config(smoke_cfg).override(sets)
     label = "smoke" if args.smoke else args.config
-    common = dict(map_method=method, rounds=cfg.fed.rounds, threads=args.threads, disk_cache="empty (ideal trained)",
+    common = dict(map_method=method, rounds=cfg.fed.rounds, threads=args.threads,
+                  disk_cache="ideal made ahead (binder)" if args.hospitals == "binder" else "empty (ideal trained)",
                   hospitals_cache=args.hospitals,
                   config=f"Experiment.{preset}() " + " ".join(f"{k}={v}" for k, v in sets.items()))
     cases = ["at-once", "after-preparation"] if args.press == "both" else [args.press]
@@ -155,10 +161,11 @@ def main() -> None:
         print(f"{case}: {seconds if seconds is None else round(seconds, 2)} s; {row}", flush=True)
         if case == "at-once":
             name = f"dashboard: build -> first plot update, Train pressed at once ({label} config)"
-            if args.hospitals == "warm":
-                name = f"dashboard: build -> first plot update, Train pressed at once, second visit ({label} config)"
+            if args.hospitals != "cold":
+                visit = "second visit" if args.hospitals == "warm" else "caches made ahead (Binder)"
+                name = f"dashboard: build -> first plot update, Train pressed at once, {visit} ({label} config)"
             note = ("Train clicked as soon as the dashboard was built: includes "
-                    + ("loading the hospitals from the disk cache" if args.hospitals == "warm"
+                    + ("loading the hospitals from the disk cache" if args.hospitals != "cold"
                        else "building the hospitals") + f"; first shown: {row.get('first_shown')}")
         else:
             name = f"dashboard: Train -> first plot update, after background preparation ({label} config)"

@@ -108,6 +108,8 @@ def plan(mode: str) -> list[Bench]:
         Bench("umap", "umap_maps.py", timeout_s=600),
         Bench("dashboard", "dashboard_latency.py", ["--config", "smoke"], timeout_s=300),
         Bench("dashboard", "dashboard_latency.py", ["--config", "class"], None, timeout_s=700),
+        Bench("dashboard", "dashboard_latency.py", ["--config", "class", "--press", "at-once", "--hospitals", "binder"],
+              None, timeout_s=400),
         Bench("flower", "flower_overhead.py", timeout_s=600),
     ]
     if smoke:

@@ -39,6 +39,15 @@ def test_same_seed_same_data_and_other_seed_differs(tiny):
     assert not np.array_equal(other.train[0].images[:5], tiny.train[0].images[:5])
 
 
+def test_generating_in_two_processes_gives_the_same_cases(tiny):
+    """If this fails, the dashboard's two-process generation (a first visit) trains on other hospitals."""
+    two = make_hospitals(TINY, workers=2)
+    for a, b in zip((*tiny.train, *tiny.val, *tiny.test, tiny.global_test), (*two.train, *two.val, *two.test,
+                                                                             two.global_test)):
+        assert np.array_equal(a.images, b.images) and a.reports == b.reports and a.ids == b.ids
+        assert np.array_equal(a.labels, b.labels) and np.array_equal(a.mentions, b.mentions) and a.meta == b.meta
+
+
 def test_report_style_change_leaves_image_unchanged():
     """If this fails, the report stage shares a random stream with the image stages."""
     plan = plan_sites(DataConfig())[0]

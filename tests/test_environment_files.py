@@ -57,3 +57,4 @@ def test_binder_sets_offline_and_cache_variables():
     for var in ("HF_HUB_OFFLINE=1", "FLWR_TELEMETRY_ENABLED=0", "NUMBA_CACHE_DIR="):
         assert var in start
     assert "warm_numba_cache" in (ROOT / "binder" / "postBuild").read_text()
+    assert "python -m fedaid_lite.dashboard.warm" in (ROOT / "binder" / "postBuild").read_text()

@@ -332,3 +332,30 @@ def test_hospitals_cache_returns_the_same_hospitals_and_survives_a_bad_file(tmp_
     files[0].write_bytes(b"truncated")                                # a broken entry is rebuilt
     rebuilt = hospitals_cache.load_hospitals_cached(cfg, tmp_path)
     assert np.array_equal(rebuilt.global_test.images, built.global_test.images)
+
+
+def test_warm_prepares_what_a_later_dashboard_loads_from_disk(tmp_path):
+    # If this fails, Binder's postBuild warms a cache the dashboard never reads: students wait for the
+    # hospitals and the ideal on their first visit anyway.
+    from fedaid_lite.dashboard.warm import warm
+    cfg = Experiment.tiny().override({"fed.rounds": 1})
+    assert warm(cfg, map_points=30, timeout=300, reference_cache=tmp_path).startswith("ideal reference: ready")
+    assert list((tmp_path / "hospitals").glob("*.pkl")), "no hospitals in the cache"
+    later = DashboardController(cfg, map_points=30, map_method="pca", reference_cache=tmp_path).prepare()
+    assert later is not None and later.done.wait(300) and later.ideal.source == "cache", later.phase
+
+
+def test_warm_uses_the_config_notebook_05_builds_its_dashboard_with():
+    # If this fails, notebook 05's config cell changed and `python -m fedaid_lite.dashboard.warm` (Binder's
+    # postBuild, the latency benchmark) prepares other settings than the ones students get.
+    from fedaid_lite.dashboard.warm import notebook_config
+    nb = json.loads((Path(__file__).parents[1] / "notebooks" / "05_playground.ipynb").read_text())
+    code = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    params = next(c for c in code if c.startswith("SMOKE = "))
+    build = next(c for c in code if "dashboard(cfg" in c)
+    for smoke in (False, True):
+        made: list[Experiment] = []
+        scope = {"Experiment": Experiment, "dashboard": lambda cfg, **_: made.append(cfg)}
+        exec(params.replace("SMOKE = False", f"SMOKE = {smoke}", 1), scope)
+        exec(build, scope)
+        assert made and made[0].to_dict() == notebook_config(smoke).to_dict(), smoke

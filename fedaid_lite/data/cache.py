@@ -40,10 +40,13 @@ def hospitals_key(cfg: DataConfig) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
-def load_hospitals_cached(cfg: DataConfig, root: str | Path | None) -> Hospitals:
-    """`load_hospitals(cfg)`, from `root/<key>.pkl` when it is there, else built and saved there (root None: built)."""
+def load_hospitals_cached(cfg: DataConfig, root: str | Path | None, workers: int = 1) -> Hospitals:
+    """`load_hospitals(cfg)`, from `root/<key>.pkl` when it is there, else built and saved there (root None: built).
+
+    `workers`: processes generating synthetic cases when they are built (`generate_cases`).
+    """
     if root is None or cfg.manifest:
-        return load_hospitals(cfg)
+        return load_hospitals(cfg, workers)
     path = Path(root) / f"{hospitals_key(cfg)}.pkl"
     try:
         with open(path, "rb") as f:
@@ -52,7 +55,7 @@ def load_hospitals_cached(cfg: DataConfig, root: str | Path | None) -> Hospitals
             return hospitals
     except Exception:  # noqa: BLE001 - absent, truncated or from another version: build it again
         pass
-    hospitals = load_hospitals(cfg)
+    hospitals = load_hospitals(cfg, workers)
     _save(path, hospitals)
     return hospitals
 

@@ -14,7 +14,9 @@ kind of patient appear equally often; its patients are disjoint from all per-sit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+import multiprocessing as mp
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,26 +121,41 @@ def _patients(cfg: DataConfig, s: int, plan: SitePlan) -> list[tuple[int, str, i
     return out
 
 
-def generate_cases(cfg: DataConfig) -> tuple[list[SitePlan], list[Case]]:
-    """Every case of every site (in site, case order), then the global test cases."""
+def generate_cases(cfg: DataConfig, workers: int = 1) -> tuple[list[SitePlan], list[Case]]:
+    """Every case of every site (in site, case order), then the global test cases.
+
+    Each case depends on its own seed alone, so `workers` > 1 generates them in that many forked processes
+    (Linux; the same cases, in the same order). Fork only from a process without other threads.
+    """
     plans = plan_sites(cfg)
     consp = with_conspicuity(CONSPICUITY, cfg.difficulty)
-    grids = {n: make_grid(n) for n in {p.scanner.native_size for p in plans}}
-    cases = []
+    jobs: list[tuple[int, str, int, Scanner, ReportStyle, dict[str, float]]] = []
+    rows: list[tuple[str, int, str, str]] = []       # (case id, site, split, patient id), as `jobs`
     for s, plan in enumerate(plans):
         for j, (pi, arch, study, split) in enumerate(_patients(cfg, s, plan)):
-            seed = case_seed(cfg.seed, s, SITE_POOL, j)
-            img, rep, lab, men, meta = generate_case(seed, arch, study, plan.scanner, plan.style, consp,
-                                                     grids[plan.scanner.native_size])
-            cases.append(Case(f"{plan.name}-{j:05d}", s, split, f"{plan.name}-p{pi:05d}", img, rep, lab, men, meta))
+            jobs.append((case_seed(cfg.seed, s, SITE_POOL, j), arch, study, plan.scanner, plan.style, consp))
+            rows.append((f"{plan.name}-{j:05d}", s, split, f"{plan.name}-p{pi:05d}"))
     for j in range(cfg.global_test_size):
         s = j % len(plans)
         plan, arch = plans[s], ARCHETYPES[(j // len(plans)) % len(ARCHETYPES)]
-        seed = case_seed(cfg.seed, s, GLOBAL_POOL, j)
-        img, rep, lab, men, meta = generate_case(seed, arch, 0, plan.scanner, plan.style, consp,
-                                                 grids[plan.scanner.native_size])
-        cases.append(Case(f"global-{j:05d}", s, "global_test", f"global-p{j:05d}", img, rep, lab, men, meta))
-    return plans, cases
+        jobs.append((case_seed(cfg.seed, s, GLOBAL_POOL, j), arch, 0, plan.scanner, plan.style, consp))
+        rows.append((f"global-{j:05d}", s, "global_test", f"global-p{j:05d}"))
+    if workers > 1 and "fork" in mp.get_all_start_methods():
+        with mp.get_context("fork").Pool(workers) as pool:
+            made = pool.map(_generate_job, jobs, chunksize=max(1, len(jobs) // (8 * workers)))
+    else:
+        made = [_generate_job(job) for job in jobs]
+    return plans, [Case(cid, s, split, pid, *out) for (cid, s, split, pid), out in zip(rows, made)]
+
+
+@functools.lru_cache(maxsize=None)
+def _grid(n: int) -> Grid:
+    return make_grid(n)
+
+
+def _generate_job(job: tuple[int, str, int, Scanner, ReportStyle, dict[str, float]]) -> tuple:
+    seed, arch, study, scanner, style, consp = job
+    return generate_case(seed, arch, study, scanner, style, consp, _grid(scanner.native_size))
 
 
 def build_split(cases: list[Case], site_names: tuple[str, ...], image_size: int) -> PairedData:
@@ -181,9 +198,12 @@ def assemble(cases: list[Case], site_names: tuple[str, ...], image_size: int, to
                      test=tuple(parts["test"]), global_test=global_test, tokenizer=tokenizer, info=info)
 
 
-def make_hospitals(cfg: DataConfig) -> Hospitals:
-    """Synthetic hospitals in memory, deterministic from cfg.seed; tokenizer trained on the train reports."""
-    plans, cases = generate_cases(cfg)
+def make_hospitals(cfg: DataConfig, workers: int = 1) -> Hospitals:
+    """Synthetic hospitals in memory, deterministic from cfg.seed; tokenizer trained on the train reports.
+
+    `workers`: processes generating the cases (see `generate_cases`); the hospitals are the same.
+    """
+    plans, cases = generate_cases(cfg, workers)
     names = tuple(p.name for p in plans)
     tok = train_tokenizer([c.report for c in cases if c.split == "train"], cfg.vocab_size)
     return assemble(cases, names, cfg.image_size, tok, generator_info(cfg, plans))

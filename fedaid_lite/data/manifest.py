@@ -179,8 +179,8 @@ def _row_meta(rec: dict[str, str], r: int) -> dict[str, Any]:
     return meta
 
 
-def load_hospitals(cfg: DataConfig) -> Hospitals:
-    """`load_manifest(cfg.manifest)` (checked) when a manifest is configured, else `make_hospitals(cfg)`."""
+def load_hospitals(cfg: DataConfig, workers: int = 1) -> Hospitals:
+    """`load_manifest(cfg.manifest)` (checked) when a manifest is configured, else `make_hospitals(cfg, workers)`."""
     if cfg.manifest:
         return load_manifest(cfg.manifest, cfg.image_size, cfg.vocab_size, cfg.allow_outside_paths)
-    return make_hospitals(cfg)
+    return make_hospitals(cfg, workers)
