@@ -242,20 +242,35 @@ def save(out: Path, mode: str, command: str, seconds: float, info: dict, runs: l
          partial: bool, keep: dict | None = None) -> None:
     """Write results.json atomically (via results.json.tmp); `partial` while scripts are still to run.
 
-    `keep` (an earlier results.json, for --only runs): its runs and figures from scripts not run now are
-    kept, after this run's, so re-measuring one benchmark does not wipe the others.
+    `keep` (an earlier results.json): for --only runs, its runs and figures from scripts not run now are
+    kept, after this run's, so re-measuring one benchmark does not wipe the others; for a full run, its
+    figures from the scripts this run skipped for the time budget replace the "skipped" lines (each kept
+    figure says when it was measured: `kept_from_run`), so a budgeted run loses nothing measured before.
     """
     doc = {"generated": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "mode": mode,
            "command": command, "partial": partial, "total_seconds": round(seconds, 1), "machine": info,
            "runs": runs, "results": rows}
     if keep:
-        done = {r["script"] for r in runs} | {r.get("script") for r in rows}
-        doc["runs"] = runs + [r for r in keep.get("runs", []) if r.get("script") not in done]
-        doc["results"] = rows + [r for r in keep.get("results", []) if r.get("script") not in done]
-        doc["kept_from"] = keep.get("kept_from") or {"generated": keep.get("generated"), "command": keep.get("command")}
+        skipped = {r.get("script") for r in rows if _budget_skipped(r)}
+        done = {r["script"] for r in runs} | {r.get("script") for r in rows if not _budget_skipped(r)}
+        wanted = (lambda script: script not in done) if mode != "full" or "--only" in command else skipped.__contains__
+        started = {r.get("script"): r.get("started") for r in keep.get("runs", [])}
+        since = (keep.get("kept_from") or {}).get("generated") or keep.get("generated")
+        old = [{**r, "kept_from_run": r.get("kept_from_run") or started.get(r.get("script")) or since}
+               for r in keep.get("results", []) if wanted(r.get("script")) and not _budget_skipped(r)]
+        have = {r.get("script") for r in old}
+        doc["runs"] = runs + [r for r in keep.get("runs", []) if r.get("script") in have]
+        doc["results"] = [r for r in rows if r.get("script") not in have] + old
+        if old:
+            doc["kept_from"] = keep.get("kept_from") or {"generated": keep.get("generated"),
+                                                         "command": keep.get("command")}
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_text(json.dumps(doc, indent=1, default=str) + "\n")
     tmp.replace(out)
+
+
+def _budget_skipped(row: dict) -> bool:
+    return str(row.get("status", "")).startswith("skipped") and "budget" in str(row.get("status", ""))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,7 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python benchmarks/run_all.py " + " ".join(argv if argv is not None else sys.argv[1:])
     info = machine()
     keep = None
-    if args.only and out is not None and out.is_file():
+    if mode != "smoke" and out is not None and out.is_file():
         try:
             keep = json.loads(out.read_text())
         except (OSError, json.JSONDecodeError) as e:

@@ -103,3 +103,24 @@ def test_only_run_keeps_the_other_figures(tmp_path):
     assert [r["name"] for r in doc["results"]] == ["B2", "A"]
     assert [r["script"] for r in doc["runs"]] == ["b.py", "a.py"]
     assert doc["kept_from"]["generated"] == "then"
+
+
+def test_full_run_keeps_the_figures_of_scripts_it_skipped_for_the_budget(tmp_path):
+    # If this fails, a budgeted `make bench` replaces earlier measurements (the README's Flower and class
+    # notebook figures) with "skipped" lines: numbers the README cites would no longer be in results.json.
+    from run_all import save
+    out = tmp_path / "results.json"
+    old = {"generated": "then", "command": "python benchmarks/run_all.py",
+           "runs": [{"script": "a.py"}, {"script": "b.py"}, {"script": "c.py"}],
+           "results": [{"name": "A", "script": "a.py"}, {"name": "B", "script": "b.py"},
+                       {"name": "C", "script": "c.py"}]}
+    skipped = {"name": "b.py", "script": "b.py", "value": None, "ok": None,
+               "status": "skipped: needs up to 7.0 min, 3.2 min left of the 20-min budget"}
+    gone = {"name": "c.py", "script": "c.py", "value": None, "ok": None,
+            "status": "skipped: benchmarks/c.py is not in this checkout"}
+    save(out, "full", "python benchmarks/run_all.py", 1.0, {}, [{"script": "a.py"}],
+         [{"name": "A2", "script": "a.py"}, skipped, gone], partial=False, keep=old)
+    doc = json.loads(out.read_text())
+    assert [r["name"] for r in doc["results"]] == ["A2", "c.py", "B"]
+    assert doc["results"][-1]["kept_from_run"] == "then"
+    assert [r["script"] for r in doc["runs"]] == ["a.py", "b.py"]

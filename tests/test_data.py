@@ -10,6 +10,7 @@ import pytest
 
 from fedaid_lite.config import DataConfig, Experiment
 from fedaid_lite.data import FINDINGS, MENTION_CODES, Hospitals, make_hospitals, zero_shot_prompts
+from fedaid_lite.data import generate
 from fedaid_lite.data.generate import case_seed, generate_case, plan_sites
 from fedaid_lite.data.presets import CONSPICUITY, ReportStyle, with_conspicuity
 
@@ -39,8 +40,9 @@ def test_same_seed_same_data_and_other_seed_differs(tiny):
     assert not np.array_equal(other.train[0].images[:5], tiny.train[0].images[:5])
 
 
-def test_generating_in_two_processes_gives_the_same_cases(tiny):
+def test_generating_in_two_processes_gives_the_same_cases(tiny, monkeypatch):
     """If this fails, the dashboard's two-process generation (a first visit) trains on other hospitals."""
+    monkeypatch.setattr(generate, "PARALLEL_MIN_CASES", 10)   # the tiny set is below the real threshold
     two = make_hospitals(TINY, workers=2)
     for a, b in zip((*tiny.train, *tiny.val, *tiny.test, tiny.global_test), (*two.train, *two.val, *two.test,
                                                                              two.global_test)):
