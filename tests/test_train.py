@@ -68,7 +68,8 @@ def test_tower_lr_scale_slows_or_freezes_only_the_towers(setup):
         train_local(model, data, 3, CFG.override({"train.tower_lr_scale": scale}).train, CPU, seed=0)
         groups = model.parameter_groups()
         now = dict(model.named_parameters())
-        moved[scale] = {g: sum(float((now[n] - start[n]).abs().sum()) for n in names) for g, names in groups.items()}
+        moved[scale] = {g: sum(float((now[n].detach() - start[n]).abs().sum()) for n in names)
+                        for g, names in groups.items()}
     assert moved[0.0]["encoders"] == 0.0 and moved[0.0]["alignment"] > 0
     assert 0 < moved[0.1]["encoders"] < moved[1.0]["encoders"]
 
