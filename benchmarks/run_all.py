@@ -111,6 +111,7 @@ def plan(mode: str) -> list[Bench]:
         Bench("dashboard", "dashboard_latency.py", ["--config", "class", "--press", "at-once", "--hospitals", "binder"],
               None, timeout_s=400),
         Bench("flower", "flower_overhead.py", timeout_s=600),
+        Bench("memory", "fork_memory.py", timeout_s=300),
     ]
     if smoke:
         return [b for b in benches if b.smoke_args is not None]
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     mode_group.add_argument("--quick", action="store_true", help="notebooks with SMOKE only; no learnability")
     mode_group.add_argument("--smoke", action="store_true", help="each script's --smoke (seconds; writes no file "
                                                                  "unless --out)")
-    p.add_argument("--only", nargs="+", metavar="KEY", help="data engine algorithms input umap dashboard flower "
+    p.add_argument("--only", nargs="+", metavar="KEY", help="data engine algorithms input umap dashboard flower memory "
                                                             "notebooks notebooks-class learnability")
     p.add_argument("--budget-min", type=float, default=20.0, help="skip budget-limited runs past this (default 20)")
     p.add_argument("--no-budget", action="store_true", help="run everything, however long it takes")

@@ -21,7 +21,7 @@ from _common import parse_results  # noqa: E402
 from run_all import adapt_data_speed, adapt_learnability, adapt_notebook_budget, plan, table  # noqa: E402
 
 OURS = ["engine_overhead.py", "algorithm_cost.py", "input_pipeline.py", "umap_maps.py", "dashboard_latency.py",
-        "flower_overhead.py"]
+        "flower_overhead.py", "fork_memory.py"]
 
 
 def _run(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
