@@ -138,16 +138,16 @@ def main() -> None:
 
     method = "pca" if args.smoke else "umap"
     if method == "umap":   # what Binder's postBuild does once; not counted (umap_maps.py times a cold cache)
-        warm = subprocess.run([sys.executable, "-c", "from fedaid_lite.viz import warm_numba_cache; "
-                               "warm_numba_cache()"], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True)
-        if warm.returncode != 0:
-            print("warning: could not warm numba's cache: " + warm.stderr.strip()[-300:], flush=True)
+        numba = subprocess.run([sys.executable, "-c", "from fedaid_lite.viz import warm_numba_cache; "
+                                "warm_numba_cache()"], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True)
+        if numba.returncode != 0:
+            print("warning: could not warm numba's cache: " + numba.stderr.strip()[-300:], flush=True)
     set_threads(args.threads)
     smoke_cfg = CONFIGS["smoke" if args.smoke else args.config]
     preset = "tiny" if smoke_cfg else "default"
-    sets = {**(SMOKE_OVERRIDES if smoke_cfg else CLASS_OVERRIDES), "train.threads": args.threads,
-            **({"fed.rounds": 1} if args.smoke else {}), **parse_assignments(args.set)}
-    cfg = notebook_config(smoke_cfg).override(sets)
+    extra = {"train.threads": args.threads, **({"fed.rounds": 1} if args.smoke else {}), **parse_assignments(args.set)}
+    cfg = notebook_config(smoke_cfg).override(extra)
+    sets = {**(SMOKE_OVERRIDES if smoke_cfg else CLASS_OVERRIDES), **extra}   # the config line of each figure
     label = "smoke" if args.smoke else args.config
     common = dict(map_method=method, rounds=cfg.fed.rounds, threads=args.threads,
                   disk_cache="ideal made ahead (binder)" if args.hospitals == "binder" else "empty (ideal trained)",

@@ -113,7 +113,8 @@ def generate_apart(cfg: Experiment, hospitals_cache: Path) -> None:
     # set, tokenizers' fork handler neither prints its warning into the notebook nor leaves its thread
     # pool half-alive in the child (the parent's encodings only lose threads they do not need at this size)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # the child has one thread, so it may fork again: two generators on two cores (the cases are the same)
+    # the child has one thread, so it may fork again: two generators on two cores (the cases are the same);
+    # not a daemon, because a daemonic process may not start the generators' pool
     workers = min(2, os.cpu_count() or 1)
     child = mp.get_context("fork").Process(target=load_hospitals_cached, args=(cfg.data, hospitals_cache, workers),
                                            name="fedaid-hospitals", daemon=False)
