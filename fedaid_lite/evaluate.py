@@ -14,7 +14,8 @@ the gallery up to the global set's size. Then `worst_site_i2t_r5` has the chance
 With a `reference` (the ideal, centralized model's embeddings of the same samples):
 dist_to_ref = mean_i ||z_v,i - z̄_v,i||² + mean_i ||z_t,i - z̄_t,i||² (FedAID's binding term, on held-out
 data), and cka_to_ref = linear CKA per modality, averaged over image and text.
-Zero-shot prompts are embedded as they are (bare phrases): report-style templates did not help (measured).
+Zero-shot prompts (`data.prompts`): ensembles of one-finding reports in the report writer's phrasings by default
+(on validation they lift the ideal's zero-shot from 0.74 with two bare phrases per side to 0.85; r16).
 """
 
 from __future__ import annotations

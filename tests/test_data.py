@@ -10,6 +10,7 @@ import pytest
 
 from fedaid_lite.config import DataConfig, Experiment
 from fedaid_lite.data import FINDINGS, MENTION_CODES, Hospitals, make_hospitals, zero_shot_prompts
+from fedaid_lite.data.prompts import PROMPT_STYLES
 from fedaid_lite.data import generate
 from fedaid_lite.data.generate import case_seed, generate_case, plan_sites
 from fedaid_lite.data.presets import CONSPICUITY, ReportStyle, with_conspicuity
@@ -147,13 +148,29 @@ def test_zero_shot_prompts_in_vocabulary_used_and_heldout_never_used():
     """If this fails, 'held-out' prompts leak into training text or in-vocabulary ones never occur."""
     h = make_hospitals(_cfg(n_per_site=100))
     text = "\n".join(r.lower() for d in (*h.train, *h.val, *h.test, h.global_test) for r in d.reports)
-    prompts = zero_shot_prompts()
-    assert set(prompts) == set(FINDINGS[:-1])
-    for k, p in prompts.items():
-        assert any(s.lower() in text for s in p["positive"]), k
-        assert any(s.lower() in text for s in p["negative"]), k
-        for s in p["positive_heldout"] + p["negative_heldout"]:
-            assert s.lower() not in text, (k, s)
+    for style in PROMPT_STYLES:
+        prompts = zero_shot_prompts(style)
+        assert set(prompts) == set(FINDINGS[:-1])
+        for k, p in prompts.items():
+            # a report-style prompt's finding sentence is what a generated report says
+            core = [s.split("IMPRESSION:")[0].removeprefix("FINDINGS:").strip(" .").lower() for s in
+                    p["positive"] + p["negative"]]
+            assert any(c in text for c in core[: len(p["positive"])]), (style, k)
+            assert any(c in text for c in core[len(p["positive"]):]), (style, k)
+            for s in p["positive_heldout"] + p["negative_heldout"]:
+                assert s.lower() not in text, (k, s)
+
+
+def test_report_prompts_are_one_finding_reports_and_styles_are_checked():
+    """If this fails, the default zero-shot prompts changed shape, or a wrong style passes silently."""
+    report, lexicon = zero_shot_prompts(), zero_shot_prompts("lexicon")
+    for k in report:
+        assert len(report[k]["positive"]) == len(lexicon[k]["positive"]) >= 4
+        for r, s in zip(report[k]["positive"], lexicon[k]["positive"]):
+            assert r.startswith(f"FINDINGS: {s} IMPRESSION: ")
+    assert zero_shot_prompts("bare")["pleural_effusion"]["positive"] == ["pleural effusion", "effusion"]
+    with pytest.raises(ValueError, match="prompt style 'fancy'"):
+        zero_shot_prompts("fancy")
 
 
 def test_heterogeneity_summary_is_plain_data_and_formats(tiny):

@@ -2,7 +2,7 @@
 
 from .check import CheckReport, check_manifest
 from .generate import make_hospitals
-from .lexicon import zero_shot_prompts
+from .prompts import zero_shot_prompts
 from .manifest import ManifestError, load_hospitals, load_manifest, write_dataset
 from .summary import (KNOBS, example_cases, format_case, format_cases, format_site_examples, format_sites,
                       format_spreads, format_summary, heterogeneity_knobs, heterogeneity_summary, spreads)

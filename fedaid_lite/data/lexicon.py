@@ -112,7 +112,8 @@ HELDOUT: dict[str, dict[str, tuple[str, ...]]] = {
                         "negative": ("no implanted hardware",)},
 }
 
-# In-vocabulary prompts (phrases generated reports do use, slot-free).
+# Bare in-vocabulary prompts (two phrases generated reports do use, slot-free, per side): the zero-shot prompts
+# until 2026-12; `prompts.zero_shot_prompts("bare")` still gives them, for comparison.
 PROMPTS: dict[str, dict[str, tuple[str, ...]]] = {
     "cardiomegaly": {"positive": ("cardiomegaly", "enlarged heart size"),
                      "negative": ("heart size is normal", "no cardiomegaly")},
@@ -131,11 +132,3 @@ PROMPTS: dict[str, dict[str, tuple[str, ...]]] = {
     "support_devices": {"positive": ("endotracheal tube", "central venous catheter in place"),
                         "negative": ("no lines or tubes", "no support devices")},
 }
-
-
-def zero_shot_prompts() -> dict[str, dict[str, list[str]]]:
-    """Per finding (all but no_finding): in-vocabulary and held-out positive/negative prompts."""
-    return {k: {"positive": list(PROMPTS[k]["positive"]), "negative": list(PROMPTS[k]["negative"]),
-                "positive_heldout": list(HELDOUT[k]["positive"]),
-                "negative_heldout": list(HELDOUT[k]["negative"])}
-            for k in PROMPTS}
