@@ -19,7 +19,7 @@ from . import __version__
 from .cli_import import add_import_parsers
 from .cli_options import add_common, add_outside_paths, experiment, manifest_path
 from .config import Experiment, describe
-from .names import ALGORITHMS
+from .names import ALGORITHMS, IMAGE_OBJECTIVES, TEXT_OBJECTIVES
 
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data_samples"
 
@@ -94,6 +94,10 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--out", help="output folder for towers.safetensors, vocab.json, pretrained.json")
     where.add_argument("--shipped", action="store_true", help="regenerate data_samples/pretrained/ (both presets "
                                                               "and SHA256SUMS), byte for byte")
+    pre.add_argument("--image-objective", choices=IMAGE_OBJECTIVES, default="findings",
+                     help="findings (supervised, what ships) or simclr (self-supervised, no labels)")
+    pre.add_argument("--text-objective", choices=TEXT_OBJECTIVES, default="mlm",
+                     help="mlm (masked-LM, what ships), findings (a report labeller) or mlm+findings")
     add_common(pre, data_only=True)
     pre.set_defaults(handler=_pretrain)
 
@@ -188,16 +192,19 @@ def _data_check(args: argparse.Namespace) -> int:
 
 def _pretrain(args: argparse.Namespace) -> int:
     from .pretrain import pretrain, pretrain_shipped
+    from .pretrain_objectives import PretrainConfig
 
     say = (lambda msg: print(msg, file=sys.stderr))
+    objectives = PretrainConfig(image_objective=args.image_objective, text_objective=args.text_objective)
     if args.shipped:
-        if args.overrides or args.preset != "default":
-            raise ValueError("--shipped regenerates the shipped presets as they are; drop --set/--preset, or use --out")
+        if args.overrides or args.preset != "default" or objectives != PretrainConfig():
+            raise ValueError("--shipped regenerates the shipped presets as they are; drop --set/--preset/"
+                             "--*-objective, or use --out")
         print(f"wrote {pretrain_shipped(log=say)}")
         return 0
     cfg = experiment(args)
     cfg.check_runnable()
-    out = pretrain(cfg, args.out, log=say)
+    out = pretrain(cfg, args.out, objectives, log=say)
     print(f"wrote {out}; use it with --set model.pretrained={out}")
     return 0
 

@@ -12,6 +12,11 @@ from typing import Any, Mapping, Sequence
 ALGORITHMS = ("centralized", "local", "fedavg", "fedprox", "moon", "fedaid")
 """The algorithms `fed.algorithm` accepts."""
 
+IMAGE_OBJECTIVES = ("findings", "simclr")
+"""How `fedaid-lite pretrain` may pretrain the image tower (the first is what ships)."""
+TEXT_OBJECTIVES = ("mlm", "findings", "mlm+findings")
+"""How `fedaid-lite pretrain` may pretrain the text tower (the first is what ships)."""
+
 VARIANTS: dict[str, dict[str, Any]] = {
     "centralized": {"fed.algorithm": "centralized"},
     "local": {"fed.algorithm": "local"},

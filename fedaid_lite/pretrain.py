@@ -39,7 +39,8 @@ from .config import DataConfig, Experiment, ModelConfig
 from .data import make_hospitals
 from .data.tensors import images_to_tensor, tokenize
 from .model import ENCODERS, DualEncoder, build_model, sha256_file
-from .pretrain_objectives import TEXT_OBJECTIVE_NAMES, PretrainConfig, pretrain_image, pretrain_text
+from .pretrain_objectives import (IMAGE_OBJECTIVE_NAMES, TEXT_OBJECTIVE_NAMES, PretrainConfig, pretrain_image,
+                                  pretrain_text)
 from .train import configure_threads
 
 PUBLIC_SEED = 777
@@ -49,6 +50,9 @@ WEIGHTS_FILE, META_FILE, VOCAB_FILE = "towers.safetensors", "pretrained.json", "
 ARCH_KEYS = ("image_width", "hidden_size", "text_layers", "heads")
 """Model config fields a checkpoint must match (max_text_len may differ: position rows are copied as far as both go)."""
 SAMPLE_DIR = Path(__file__).resolve().parent.parent / "data_samples" / "pretrained"
+
+
+IMAGE_LOSS_KEY = {"findings": "image_bce", "simclr": "image_simclr"}
 
 
 class PretrainedError(ValueError):
@@ -171,7 +175,7 @@ def pretrain(cfg: Experiment, out_dir: str | Path, pcfg: PretrainConfig = Pretra
     labels = torch.from_numpy(np.asarray(pool.labels, np.float32))
     ids, mask = tokenize(public.tokenizer, pool.reports, cfg.model.max_text_len)
     img_loss = pretrain_image(model, images, labels, pcfg)
-    say(f"image tower: {pcfg.image_steps} supervised steps, final BCE {img_loss:.3f}")
+    say(f"image tower: {pcfg.image_steps} {pcfg.image_objective} steps, final loss {img_loss:.3f}")
     txt_loss = pretrain_text(model, ids, mask, labels, public.tokenizer, pcfg)
     say(f"text tower: {pcfg.text_steps} {pcfg.text_objective} steps, final loss {txt_loss:.3f}")
     out = Path(out_dir)
@@ -182,9 +186,10 @@ def pretrain(cfg: Experiment, out_dir: str | Path, pcfg: PretrainConfig = Pretra
     meta = {"format": FORMAT, "version": 1, "model": dataclasses.asdict(cfg.model), "image_size": cfg.data.image_size,
             "pretrain": dataclasses.asdict(pcfg), "public_data": {k: ("inf" if v == float("inf") else v)
                                                                  for k, v in dataclasses.asdict(data_cfg).items()},
-            "public_train_cases": len(pool), "objectives": {"image": "supervised multi-label BCE on findings",
+            "public_train_cases": len(pool), "objectives": {"image": IMAGE_OBJECTIVE_NAMES[pcfg.image_objective],
                                                             "text": TEXT_OBJECTIVE_NAMES[pcfg.text_objective]},
-            "final_loss": {"image_bce": round(img_loss, 4), f"text_{pcfg.text_objective}": round(txt_loss, 4)},
+            "final_loss": {IMAGE_LOSS_KEY[pcfg.image_objective]: round(img_loss, 4),
+                           f"text_{pcfg.text_objective}": round(txt_loss, 4)},
             "weights_sha256": sha256_file(out / WEIGHTS_FILE)}
     (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     say(f"wrote {out} in {time.perf_counter() - started:.0f} s")

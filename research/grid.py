@@ -42,12 +42,14 @@ def run_seed(args):
             cache[key] = (h, prepare_eval(h, cfg.model, split="val"))
         h, ev = cache[key]
         t = time.perf_counter()
-        ref = reference.get(key)
+        # The ideal a run is measured against: same data and same starting towers (model.init/pretrained).
+        ref_key = (key, cfg.model.init, cfg.model.pretrained)
+        ref = reference.get(ref_key)
         with tempfile.TemporaryDirectory() as tmp:
             hist = run_federated(cfg, hospitals=h, evalset=ev, reference=ref, device=torch.device("cpu"),
                                  checkpoint_dir=tmp)
-            if cfg.fed.algorithm == "centralized" and key not in reference:
-                reference[key] = reference_embeddings(hist.model, ev, torch.device("cpu"))   # just trained
+            if cfg.fed.algorithm == "centralized" and ref_key not in reference:
+                reference[ref_key] = reference_embeddings(hist.model, ev, torch.device("cpu"))   # just trained
         m = hist.final_metrics()
         rows.append({"variant": name, "seed": seed, "data_seed": cfg.data.seed, "seconds": round(time.perf_counter() - t, 1),
                      **{k: m[k] for k in sorted(m)}})

@@ -91,6 +91,33 @@ def test_text_objectives_change_only_the_text_tower(tmp_path):
         PretrainConfig(text_objective="contrastive")
 
 
+def test_simclr_image_objective_sees_no_labels_and_changes_only_the_image_tower(tmp_path):
+    """If this fails, the self-supervised image option reads the findings (it must not), does not train the
+    image tower, or the CLI lets --shipped write towers that are not the shipped ones. (The text tower is not
+    compared: its stage draws the masked-LM head and dropout from the RNG the image stage advanced.)"""
+    from fedaid_lite.pretrain_objectives import augment, pretrain_image
+
+    ssl = dataclasses.replace(QUICK, image_objective="simclr")
+    sup = load_file(str(pretrain(TINY, tmp_path / "sup", QUICK) / WEIGHTS_FILE))
+    out = pretrain(TINY, tmp_path / "ssl", ssl)
+    simclr = load_file(str(out / WEIGHTS_FILE))
+    assert not all(torch.equal(sup[k], simclr[k]) for k in sup if k.startswith("image_encoder."))
+    meta = json.loads((out / "pretrained.json").read_text())
+    assert "image_simclr" in meta["final_loss"] and "SimCLR" in meta["objectives"]["image"]
+    images = torch.rand(16, 1, TINY.data.image_size, TINY.data.image_size)
+    weights = []
+    for labels in (torch.zeros(16, 9), torch.ones(16, 9)):          # the labels must not matter
+        model = build_model(TINY.model, 50, 0, image_size=TINY.data.image_size)
+        pretrain_image(model, images, labels, dataclasses.replace(ssl, image_steps=2, batch_size=8))
+        weights.append(model.image_encoder.state_dict())
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    view = augment(images, torch.Generator().manual_seed(0))
+    assert view.shape == images.shape and not torch.equal(view, images)
+    with pytest.raises(ValueError, match="image_objective"):
+        PretrainConfig(image_objective="mae")
+    assert main(["pretrain", "--shipped", "--image-objective", "simclr"]) == 2
+
+
 def test_no_hospital_case_is_in_the_public_corpus():
     """If this fails, the public corpus shares a case (image or seed) with a federated hospital: leakage."""
     hospitals = make_hospitals(DataConfig())
