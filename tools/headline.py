@@ -28,12 +28,16 @@ PRIMARY = "sem_p5"
 SKEW, CONTROL = "0.1", "iid"
 TABLE_METRICS = ("sem_p5", "zeroshot_auroc", "linprobe_auroc_10", "i2t_r5", "worst_site_sem_p5", "dist_to_ref",
                  "within_site_i2t_r5", "same_site_top5")
+SECONDARY = "zeroshot_auroc"
+"""Zero-shot AUROC with the report-shaped prompts: pre-registered as a second metric (research/headline_zs/PLAN.md)."""
+CHANCE = {"zeroshot_auroc": 0.5}
+"""Chance of metrics whose rows carry no `<metric>_chance`."""
 TARGETS = {"harm": 0.25, "recovery": 0.50}
 ABLATIONS = ("fedaid-nodro", "fedaid-nobind", "fedaid-onestage")
 
 
-def claims(rows: list[dict], skew: str = SKEW) -> str:
-    """Markdown: the ideal's quality and each pre-registered claim, with paired 95 % intervals over seeds."""
+def claims(rows: list[dict], skew: str = SKEW, metric: str = PRIMARY) -> str:
+    """Markdown: the ideal's quality and each pre-registered claim on `metric`, with paired 95 % intervals over seeds."""
     def mean_of(algo: str, skew: str, metric: str) -> float:
         v = _values(rows, algo, skew, metric)
         return float(np.mean(v)) if v else float("nan")
@@ -43,43 +47,46 @@ def claims(rows: list[dict], skew: str = SKEW) -> str:
     def add(name: str, measured: str, target: str, met: bool | None) -> None:
         lines.append(f"| {name} | {measured} | {target} | {'–' if met is None else ('yes' if met else 'no')} |")
 
-    zs, lp = mean_of("centralized", skew, "zeroshot_auroc"), mean_of("centralized", skew, "linprobe_auroc_10")
-    r5, r5c = mean_of("centralized", skew, "i2t_r5"), mean_of("centralized", skew, "i2t_r5_chance")
-    same, same_c = mean_of("centralized", skew, "same_site_top5"), mean_of("centralized", skew, "same_site_top5_chance")
-    add("ideal: zero-shot AUROC", f"{zs:.3f}", "≥ 0.80", zs >= 0.80)
-    add("ideal: 10 % linear probe AUROC", f"{lp:.3f}", "≥ 0.85", lp >= 0.85)
-    add("ideal: i2t R@5 / chance", f"{r5:.3f} / {r5c:.3f} = {r5 / r5c:.1f}×", "≥ 10×", r5 / r5c >= 10)
-    add("ideal: same-hospital share of top-5", f"{same:.3f} (chance {same_c:.3f})", "near chance", None)
-    chance = mean_of("fedavg", CONTROL, f"{PRIMARY}_chance")
-    harm = difference(rows, ("fedavg", CONTROL), ("fedavg", skew), PRIMARY)
-    above = paired([v - chance for v in _values(rows, "fedavg", CONTROL, PRIMARY)])
+    if metric == PRIMARY:
+        zs, lp = mean_of("centralized", skew, "zeroshot_auroc"), mean_of("centralized", skew, "linprobe_auroc_10")
+        r5, r5c = mean_of("centralized", skew, "i2t_r5"), mean_of("centralized", skew, "i2t_r5_chance")
+        same = mean_of("centralized", skew, "same_site_top5")
+        same_c = mean_of("centralized", skew, "same_site_top5_chance")
+        add("ideal: zero-shot AUROC", f"{zs:.3f}", "≥ 0.80", zs >= 0.80)
+        add("ideal: 10 % linear probe AUROC", f"{lp:.3f}", "≥ 0.85", lp >= 0.85)
+        add("ideal: i2t R@5 / chance", f"{r5:.3f} / {r5c:.3f} = {r5 / r5c:.1f}×", "≥ 10×", r5 / r5c >= 10)
+        add("ideal: same-hospital share of top-5", f"{same:.3f} (chance {same_c:.3f})", "near chance", None)
+    chance = CHANCE[metric] if metric in CHANCE else mean_of("fedavg", CONTROL, f"{metric}_chance")
+    harm = difference(rows, ("fedavg", CONTROL), ("fedavg", skew), metric)
+    above = paired([v - chance for v in _values(rows, "fedavg", CONTROL, metric)])
     share = ratio(harm, above)
-    add(f"heterogeneity hurts: FedAvg IID − FedAvg α={skew} ({PRIMARY})", f"{harm} = {share:.0%} of above-chance "
+    add(f"heterogeneity hurts: FedAvg IID − FedAvg α={skew} ({metric})", f"{harm} = {share:.0%} of above-chance "
         f"(chance {chance:.3f})", f"≥ {TARGETS['harm']:.0%}, interval > 0",
         share >= TARGETS["harm"] and harm.excludes_zero() and harm.mean > 0)
-    gain = difference(rows, ("fedaid", skew), ("fedavg", skew), PRIMARY)
+    gain = difference(rows, ("fedaid", skew), ("fedavg", skew), metric)
     rec = ratio(gain, harm)
-    add(f"FedAID binds it back: FedAID − FedAvg at α={skew} ({PRIMARY})", f"{gain} = {rec:.0%} of the loss",
+    add(f"FedAID binds it back: FedAID − FedAvg at α={skew} ({metric})", f"{gain} = {rec:.0%} of the loss",
         f"≥ {TARGETS['recovery']:.0%}, interval > 0", rec >= TARGETS["recovery"] and gain.excludes_zero() and gain.mean > 0)
-    worst = difference(rows, ("fedaid", skew), ("fedavg", skew), f"worst_site_{PRIMARY}")
-    add(f"worst hospital: FedAID − FedAvg at α={skew}", str(worst), "> 0", worst.mean > 0)
+    worst = difference(rows, ("fedaid", skew), ("fedavg", skew), f"worst_site_{metric}")
+    add(f"worst hospital: FedAID − FedAvg at α={skew} ({metric})", str(worst), "> 0", worst.mean > 0)
     dist = difference(rows, ("fedaid", skew), ("fedavg", skew), "dist_to_ref")
     add(f"distance to the ideal: FedAID − FedAvg at α={skew}", str(dist), "< 0", dist.mean < 0)
-    iid = difference(rows, ("fedaid", CONTROL), ("fedavg", CONTROL), PRIMARY)
+    iid = difference(rows, ("fedaid", CONTROL), ("fedavg", CONTROL), metric)
     add("no harm at IID: FedAID − FedAvg (IID)", str(iid), "interval includes 0 or > 0", not (iid.hi < 0))
     for ab in ABLATIONS:
         if any(r["algorithm"] == ab for r in rows):
-            d = difference(rows, (ab, skew), ("fedaid", skew), PRIMARY)
-            vs = difference(rows, (ab, skew), ("fedavg", skew), PRIMARY)
+            d = difference(rows, (ab, skew), ("fedaid", skew), metric)
+            vs = difference(rows, (ab, skew), ("fedavg", skew), metric)
             add(f"ablation: {ab} − FedAID at α={skew}", f"{d}; vs FedAvg {vs} = {ratio(vs, harm):.0%} of the loss",
                 "(which piece matters)", None)
     seeds = sorted({int(r["seed"]) for r in rows})
-    return (f"Primary metric `{PRIMARY}`; paired differences over seeds {seeds}: mean [95 % interval].\n\n"
+    role = "Primary metric" if metric == PRIMARY else "Second pre-registered metric"
+    return (f"{role} `{metric}`; paired differences over seeds {seeds}: mean [95 % interval].\n\n"
             + "\n".join(lines) + "\n")
 
 
-def across(dirs: list[Path], skew: str = SKEW) -> str:
-    """Markdown: one line per headline folder (e.g. one per data seed) with the primary metric's key differences."""
+def across(dirs: list[Path], skew: str = SKEW, metric: str = PRIMARY) -> str:
+    """Markdown: one line per headline folder (e.g. one per data seed) with `metric`'s key differences."""
     lines = [f"| run | data seed | ideal | FedAvg IID | FedAvg α={skew} | FedAID α={skew} | skew cost for FedAvg | "
              f"FedAID − FedAvg, α={skew} | FedAID − FedAvg, IID |", "|---|---|---|---|---|---|---|---|---|"]
     pooled: dict[str, list[float]] = {"cost": [], "skew": [], "iid": []}
@@ -87,17 +94,17 @@ def across(dirs: list[Path], skew: str = SKEW) -> str:
         rows = json.loads((d / "results.json").read_text())
         for key, a, b in (("cost", ("fedavg", CONTROL), ("fedavg", skew)), ("skew", ("fedaid", skew), ("fedavg", skew)),
                           ("iid", ("fedaid", CONTROL), ("fedavg", CONTROL))):
-            x, y = by_seed(rows, *a, PRIMARY), by_seed(rows, *b, PRIMARY)
+            x, y = by_seed(rows, *a, metric), by_seed(rows, *b, metric)
             pooled[key] += [x[k] - y[k] for k in sorted(set(x) & set(y))]
         cfg = json.loads((d / "runs" / f"fedavg_skew-{skew}_seed-{rows[0]['seed']}" / "history.json").read_text())
-        mean = lambda a, k: np.mean(_values(rows, a, k, PRIMARY))  # noqa: E731
+        mean = lambda a, k: np.mean(_values(rows, a, k, metric))  # noqa: E731
         seeds = len({r["seed"] for r in rows})
         lines.append(
             f"| `{d.name}` | {cfg['config']['data']['seed']} ({seeds} seeds) | {mean('centralized', skew):.3f} | "
             f"{mean('fedavg', CONTROL):.3f} | {mean('fedavg', skew):.3f} | {mean('fedaid', skew):.3f} | "
-            f"{difference(rows, ('fedavg', CONTROL), ('fedavg', skew), PRIMARY)} | "
-            f"{difference(rows, ('fedaid', skew), ('fedavg', skew), PRIMARY)} | "
-            f"{difference(rows, ('fedaid', CONTROL), ('fedavg', CONTROL), PRIMARY)} |")
+            f"{difference(rows, ('fedavg', CONTROL), ('fedavg', skew), metric)} | "
+            f"{difference(rows, ('fedaid', skew), ('fedavg', skew), metric)} | "
+            f"{difference(rows, ('fedaid', CONTROL), ('fedavg', CONTROL), metric)} |")
     lines.append(f"| all of the above | {len(pooled['skew'])} (data seed, seed) pairs | | | | | {paired(pooled['cost'])} | "
                  f"{paired(pooled['skew'])} | {paired(pooled['iid'])} |")
     return "\n".join(lines) + "\n"
@@ -117,12 +124,14 @@ def main(argv: list[str] | None = None) -> int:
                     "validation data; 0.03 is the strong-skew setting of research/r8-r9)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--analyse", action="store_true", help="only re-read OUT/results.json and write headline.md")
+    ap.add_argument("--metric", default=PRIMARY, choices=(PRIMARY, SECONDARY), help="the metric --across reports")
     ap.add_argument("--across", nargs="+", type=Path, metavar="DIR",
                     help="print one line per finished headline folder (e.g. per data seed) and exit; --out is ignored")
     args = ap.parse_args(argv)
     if args.across:
-        print("Semantic P@5, mean over seeds; differences paired over seeds, mean [95 % interval].\n\n"
-              + across(args.across, args.skew))
+        name = "Semantic P@5" if args.metric == PRIMARY else "Zero-shot AUROC"
+        print(f"{name}, mean over seeds; differences paired over seeds, mean [95 % interval].\n\n"
+              + across(args.across, args.skew, args.metric))
         return 0
     out = Path(args.out)
     command = "python tools/headline.py " + " ".join(argv if argv is not None else sys.argv[1:])
@@ -136,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
                     progress=False)
     rows = json.loads((out / "results.json").read_text())
     table = markdown_table(summarize(rows, TABLE_METRICS))
-    text = f"Command: `{command}`\n\n{table}\n{claims(rows, args.skew)}"
+    text = f"Command: `{command}`\n\n{table}\n{claims(rows, args.skew)}\n{claims(rows, args.skew, SECONDARY)}"
     (out / "headline.md").write_text(text)
     print(text)
     return 0
