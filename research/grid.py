@@ -27,6 +27,7 @@ def run_seed(args):
     from fedaid_lite.federated import run_federated
     from fedaid_lite.train import configure_threads
     import torch
+    from keep_optimizer import keep_optimizer
 
     cfg0 = Experiment.default().override({**base, "fed.eval_split": "val", "seed": seed})
     if data_seed is not None:
@@ -35,6 +36,8 @@ def run_seed(args):
     cache = {}
     rows, reference = [], {}
     for name, ov in variants:
+        ov = dict(ov)
+        keep = ov.pop("research.keep_optimizer", "0") == "1"   # research/keep_optimizer.py (r17)
         cfg = cfg0.override(ov)
         key = json.dumps(cfg.to_dict()["data"], sort_keys=True)
         if key not in cache:
@@ -45,7 +48,7 @@ def run_seed(args):
         # The ideal a run is measured against: same data and same starting towers (model.init/pretrained).
         ref_key = (key, cfg.model.init, cfg.model.pretrained)
         ref = reference.get(ref_key)
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory() as tmp, keep_optimizer(keep):
             hist = run_federated(cfg, hospitals=h, evalset=ev, reference=ref, device=torch.device("cpu"),
                                  checkpoint_dir=tmp)
             if cfg.fed.algorithm == "centralized" and ref_key not in reference:
@@ -75,7 +78,7 @@ def main():
     base = parse(a.base)
     from fedaid_lite.config import Experiment
     for name, ov in variants:   # a bad key or value stops here, not after an hour of other variants
-        Experiment.default().override({**base, **ov})
+        Experiment.default().override({k: v for k, v in {**base, **ov}.items() if not k.startswith("research.")})
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "command.txt").write_text("python " + " ".join(sys.argv) + "\n")

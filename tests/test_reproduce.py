@@ -39,12 +39,15 @@ EXPECTED = {
 
 @pytest.mark.parametrize("algorithm", sorted(EXPECTED))
 def test_tiny_run_reproduces_recorded_numbers(algorithm, fake_hospitals_3x40, fake_evalset):
-    """Final-round metrics, losses and DRO weights equal the pre-refactor values exactly; else behaviour changed."""
+    """Final-round losses and DRO weights equal the pre-refactor values exactly, metrics to 1e-12; else behaviour changed."""
     torch.set_num_threads(1)
     cfg = Experiment.tiny().override({"fed.rounds": 2, "train.local_steps": 3, "fed.stage1_steps": 1,
                                       "train.device": "cpu", "fed.algorithm": algorithm})
     last = run_federated(cfg, hospitals=fake_hospitals_3x40, evalset=fake_evalset).records[-1]
     expected = EXPECTED[algorithm]
-    assert {k: last["metrics"][k] for k in expected["metrics"]} == expected["metrics"]
+    # Metrics computed in numpy (uniformity's log-mean-exp, ...) may differ in the last bits from one CPU to
+    # another (SIMD summation order): 1e-12 relative is far below any change of behaviour (an extra RNG draw
+    # or another aggregation order moves them by 1e-3 or more), and far above that rounding.
+    assert {k: last["metrics"][k] for k in expected["metrics"]} == pytest.approx(expected["metrics"], rel=1e-12)
     for field in ("client_losses", "train_losses", "dro_weights"):
         assert last[field] == expected[field], field
