@@ -45,6 +45,14 @@ class PretrainConfig:
             raise ValueError(f"text_objective={self.text_objective!r}: choose one of {', '.join(TEXT_OBJECTIVES)}")
 
 
+def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, params: list) -> None:
+    """One optimizer step on `loss`, gradients clipped to norm 1."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    opt.step()
+
+
 def pretrain_image(model: DualEncoder, images: torch.Tensor, labels: torch.Tensor, p: PretrainConfig) -> float:
     """Supervised multi-label: mean-pooled image tokens -> linear -> one logit per finding, BCE."""
     if p.image_objective == "simclr":
@@ -58,10 +66,7 @@ def pretrain_image(model: DualEncoder, images: torch.Tensor, labels: torch.Tenso
     for idx in batch_indices(len(images), p.batch_size, p.image_steps, p.seed):
         logits = head(model.image_encoder(images[idx]).mean(1))          # (B, F)
         loss = F.binary_cross_entropy_with_logits(logits, labels[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        _step(opt, loss, params)
     model.eval()
     return float(loss.detach())
 
@@ -101,10 +106,7 @@ def pretrain_image_simclr(model: DualEncoder, images: torch.Tensor, p: PretrainC
         n = len(x)
         target = torch.cat([torch.arange(n, 2 * n), torch.arange(n)])          # each view's partner
         loss = F.cross_entropy(logits, target)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        _step(opt, loss, params)
     model.eval()
     return float(loss.detach())
 
@@ -144,10 +146,7 @@ def pretrain_text(model: DualEncoder, ids: torch.Tensor, mask: torch.Tensor, lab
             x = torch.where(pick & (r < 0.8), torch.full_like(x, tokenizer.mask_token_id), x)
             x = torch.where(pick & (r >= 0.8) & (r < 0.9), torch.randint(5, vocab, x.shape, generator=g), x)
             loss = loss + mlm(input_ids=x, attention_mask=m, labels=target).loss
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        _step(opt, loss, params)
     mlm.eval()
     model.eval()
     return float(loss.detach())
