@@ -27,6 +27,7 @@ def run_seed(args):
     from fedaid_lite.federated import run_federated
     from fedaid_lite.train import configure_threads
     import torch
+    from anchor_refresh import anchor_refresh
     from keep_optimizer import keep_optimizer
 
     cfg0 = Experiment.default().override({**base, "fed.eval_split": "val", "seed": seed})
@@ -38,6 +39,7 @@ def run_seed(args):
     for name, ov in variants:
         ov = dict(ov)
         keep = ov.pop("research.keep_optimizer", "0") == "1"   # research/keep_optimizer.py (r17)
+        order = ov.pop("research.anchor", "authors")             # research/anchor_refresh.py (r18)
         cfg = cfg0.override(ov)
         key = json.dumps(cfg.to_dict()["data"], sort_keys=True)
         if key not in cache:
@@ -48,7 +50,7 @@ def run_seed(args):
         # The ideal a run is measured against: same data and same starting towers (model.init/pretrained).
         ref_key = (key, cfg.model.init, cfg.model.pretrained)
         ref = reference.get(ref_key)
-        with tempfile.TemporaryDirectory() as tmp, keep_optimizer(keep):
+        with tempfile.TemporaryDirectory() as tmp, keep_optimizer(keep), anchor_refresh(order):
             hist = run_federated(cfg, hospitals=h, evalset=ev, reference=ref, device=torch.device("cpu"),
                                  checkpoint_dir=tmp)
             if cfg.fed.algorithm == "centralized" and ref_key not in reference:
