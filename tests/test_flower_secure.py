@@ -144,7 +144,11 @@ def test_tls_deployment_admits_registered_supernodes_only(tmp_path, tiny_manifes
     # never got an HTTP answer; only the two registered SuperNodes were ever activated.
     assert "Failed to activate SuperNode" in fed.log("supernode-2"), fed.log("supernode-2")[-2000:]
     assert "No SuperNode found with the given public key" in fed.log("superlink")
-    assert "Server disconnected without sending a response" in fed.log("supernode-3"), fed.log("supernode-3")[-2000:]
+    # The plain-text node's last words depend on when the TLS server drops it: no HTTP response, or a reset.
+    plain_log = fed.log("supernode-3")
+    assert any(m in plain_log for m in ("Server disconnected without sending a response", "Connection reset by peer")), \
+        plain_log[-2000:]
+    assert "Activated" not in plain_log
     assert fed.log("superlink").count("[Fleet.ActivateNode] Activated node_id") == SITES
 
 
