@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 
 from .lexicon import DEVICES, HELDOUT, IMPRESSION, NEGATIVE, NORMAL_IMPRESSION, POSITIVE, PROMPTS
-from .reports import LOBES
+from .reports import LOBES, _cap
 
 PROMPT_STYLES = ("report", "lexicon", "bare")
 
@@ -37,7 +37,7 @@ def fills(template: str) -> list[str]:
 
 
 def _sentence(s: str) -> str:
-    return s[:1].upper() + s[1:] + "."
+    return _cap(s) + "."
 
 
 def finding_sentences(finding: str) -> tuple[list[str], list[str]]:
