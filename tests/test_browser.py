@@ -252,8 +252,8 @@ def test_start_here_first_map_renders_in_jupyterlab(tmp_path):
         # the map's report points (◆): MAP_POINTS cases in each panel, or every test case at SMOKE size
         page.wait_for_function(f"() => ({REPORT_POINTS})() >= 10", timeout=600_000)
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status=idle]", timeout=600_000)
-        failed = page.locator(".jp-OutputArea-output:has-text('Traceback')").count()
-        assert failed == 0, f"{failed} cell(s) of notebook 00 failed"
+        failed = page.locator(".jp-OutputArea-output:has-text('Traceback')").all_inner_texts()
+        assert not failed, f"{len(failed)} cell(s) of notebook 00 failed:\n" + "\n---\n".join(t[-3000:] for t in failed)
         page.screenshot(path=str(shot), full_page=True)
         print(f"\nnotebook 00 screenshot: {shot}")
         assert not errors, errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -62,6 +63,35 @@ def test_frame_is_fixed_and_deterministic(frame):
     ref = frame.transform(*_emb(0))  # the reference itself lands exactly on its fitted layout
     assert np.array_equal(ref[0], frame.image_xy) and np.array_equal(ref[1], frame.text_xy)
     assert a[0].shape == (N, 2) and np.isfinite(a[0]).all()
+
+
+def test_a_map_waits_for_the_background_warm_up(monkeypatch, capsys):
+    # If this fails, notebook 00's first map can run umap's numba code alongside the warm-up thread (a cell
+    # then prints the thread's traceback), or a failed warm-up raises instead of saying so in one line.
+    from fedaid_lite.viz import frame as frame_module
+
+    spans, real_umap = [], frame_module._umap
+
+    def slow_umap():   # widen the window in which two threads would overlap
+        start = time.perf_counter()
+        time.sleep(0.3)
+        spans.append((start, time.perf_counter()))
+        return real_umap()
+
+    monkeypatch.setattr(frame_module, "_umap", slow_umap)
+    warm_up = viz.warm_numba_cache_in_background()
+    time.sleep(0.05)                                        # the warm-up is inside umap now
+    viz.AlignmentFrame.fit(*_emb(0), seed=0)
+    warm_up.join(60)
+    assert not warm_up.is_alive() and len(spans) == 2
+    (a0, a1), (b0, b1) = sorted(spans)
+    assert a1 <= b0, "the map's UMAP fit started while the warm-up was still in umap"
+    assert "failed" not in capsys.readouterr().err
+
+    monkeypatch.setattr(frame_module, "warm_numba_cache", lambda: 1 / 0)
+    viz.warm_numba_cache_in_background().join(10)
+    err = capsys.readouterr().err
+    assert "warming the map's compiled code failed (ZeroDivisionError" in err and "Traceback" not in err
 
 
 def test_pca_frame_and_bad_shapes():

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from .cases import drift_from, embed_subset, format_drift, map_cases, panels
 from .frame import (AlignmentFrame, _patch_numba, finding_purity, finding_purity_chance, frame_subset, layout_scores,
-                    pair_distance, pair_distance_ratio, warm_numba_cache)
+                    pair_distance, pair_distance_ratio, warm_numba_cache,
+                    warm_numba_cache_in_background)
 from .maps import COLOR_MODES, alignment_map, alignment_map_xy
 from .data_figures import example_images, report_stats, site_prevalence
 from .plots import drift_bar, dro_weights, metric_curves, probe_curve, results_table
@@ -36,6 +37,6 @@ __all__ = [
     # the hospitals and the runs
     "site_prevalence", "example_images", "report_stats", "metric_curves", "dro_weights", "results_table",
     "write_report", "drift_from", "format_drift", "drift_bar", "probe_curve",
-    # setup (Binder's postBuild)
-    "warm_numba_cache",
+    # setup (Binder's postBuild; notebook 00 warms in the background)
+    "warm_numba_cache", "warm_numba_cache_in_background",
 ]

@@ -8,7 +8,10 @@ with `.transform`, so the axes mean the same thing in every panel and every roun
 Numba's compile cost: umap-learn marks only one of its ~120 jitted functions `cache=True`, so each
 new kernel pays ~10 s of JIT on its first fit even with `NUMBA_CACHE_DIR` set. `_patch_numba` makes
 `cache=True` the default while umap is imported (docs/budgets.md, "Measured facts"), and `warm_numba_cache` fills
-the cache once (Binder's postBuild runs it) so the first map in a class does not stall.
+the cache once (Binder's postBuild runs it) so the first map in a class does not stall. Notebook 00 warms it
+in a background thread (`warm_numba_cache_in_background`) while the student reads; every UMAP fit and
+transform takes `_UMAP_LOCK`, so a map drawn before the warm-up ends waits for it instead of running umap's
+numba code from two threads at once.
 
 The map-level numbers (`finding_purity`, `pair_distance_ratio`, `layout_scores`) are pure numpy on
 2-D coordinates in a frame: they put a figure on what a reader of the map should see (same-finding
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,7 @@ from typing import Any
 import numpy as np
 
 DEFAULT_NUMBA_CACHE = Path.home() / ".cache" / "fedaid-lite" / "numba"
+_UMAP_LOCK = threading.RLock()   # one UMAP fit/transform at a time per process (the warm-up thread included)
 
 
 def numba_cache_dir() -> Path:
@@ -81,9 +86,28 @@ def warm_numba_cache(n: int = 120, dim: int = 16, seed: int = 0) -> float:
     rng = np.random.default_rng(seed)
     image_emb = rng.normal(size=(n, dim)).astype(np.float32)
     text_emb = image_emb + 0.3 * rng.normal(size=(n, dim)).astype(np.float32)
-    frame = AlignmentFrame.fit(image_emb, text_emb, seed=seed)
-    frame.transform(text_emb, image_emb)
+    with _UMAP_LOCK:   # a map drawn meanwhile waits for the compiled code instead of compiling it alongside
+        frame = AlignmentFrame.fit(image_emb, text_emb, seed=seed)
+        frame.transform(text_emb, image_emb)
     return time.perf_counter() - started
+
+
+def warm_numba_cache_in_background() -> threading.Thread:
+    """Start `warm_numba_cache` in a daemon thread and return it (notebook 00 does, while the student reads).
+
+    A map drawn before it ends waits for it (`_UMAP_LOCK`). If the warm-up fails, one line on stderr says
+    so and the first map compiles umap's code itself: nothing the notebook computed is lost.
+    """
+    def warm() -> None:
+        try:
+            warm_numba_cache()
+        except Exception as err:   # a warm-up only saves time: say what happened, never raise in a thread
+            print(f"fedaid-lite: warming the map's compiled code failed ({type(err).__name__}: {err}); "
+                  "the first map will compile it instead (slower, same picture)", file=sys.stderr)
+
+    thread = threading.Thread(target=warm, name="fedaid-lite-numba-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _normalise(x: np.ndarray) -> np.ndarray:
@@ -120,11 +144,12 @@ class AlignmentFrame:
             xy = (both - mean) @ components.T
             mapper: Any = (mean, components)
         elif method == "umap":
-            umap = _umap()
-            mapper = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, 2 * n - 1), min_dist=min_dist,
-                               n_epochs=n_epochs, metric="cosine", random_state=seed, transform_seed=seed,
-                               init="spectral", low_memory=True, n_jobs=1)
-            xy = mapper.fit_transform(both)
+            with _UMAP_LOCK:
+                umap = _umap()
+                mapper = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, 2 * n - 1), min_dist=min_dist,
+                                   n_epochs=n_epochs, metric="cosine", random_state=seed, transform_seed=seed,
+                                   init="spectral", low_memory=True, n_jobs=1)
+                xy = mapper.fit_transform(both)
         else:
             raise ValueError(f"unknown frame method {method!r}; choose 'umap' or 'pca'")
         xy = np.asarray(xy, dtype=np.float64)
@@ -147,7 +172,8 @@ class AlignmentFrame:
             mean, components = self._mapper
             xy = (both - mean) @ components.T
         else:
-            xy = self._mapper.transform(both)             # seeded by transform_seed: repeatable
+            with _UMAP_LOCK:
+                xy = self._mapper.transform(both)         # seeded by transform_seed: repeatable
         xy = np.asarray(xy, dtype=np.float64)
         return xy[:n], xy[n:]
 
