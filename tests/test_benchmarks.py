@@ -69,6 +69,12 @@ def test_adapters_read_the_other_helpers_outputs(tmp_path):
     wall, rss = adapt_notebook_budget(True)("", tmp_path)
     assert (wall["ok"], rss["ok"]) == (False, True) and wall["target"] == "<= 60"
     assert "SHORT" in table([wall]) and "| ok |" in table([rss])
+    # with PSS measured, memory is judged on it; summed RSS (forked children counted again) is only reported
+    (tmp_path / "budget.json").write_text(json.dumps([{"notebook": "05_x", "smoke": False, "seconds": 20.0,
+                                                       "peak_rss_mb": 1800, "peak_pss_mb": 700, "status": "ok"}]))
+    wall, held, rss = adapt_notebook_budget(False)("", tmp_path)
+    assert (held["value"], held["ok"], rss["value"], rss["ok"]) == (700, True, 1800, None)
+    assert "PSS" in held["name"] and "RSS" in rss["name"]
 
 
 def test_plan_covers_every_benchmark():
