@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -85,28 +86,52 @@ def claims(rows: list[dict], skew: str = SKEW, metric: str = PRIMARY) -> str:
             + "\n".join(lines) + "\n")
 
 
+def skew_specific(rows: list[dict], skew: str = SKEW, metric: str = PRIMARY) -> dict[int, float]:
+    """{seed: (FedAID − FedAvg at `skew`) − (FedAID − FedAvg at IID)}: the part of FedAID's gain that the skew adds.
+
+    A difference of differences, paired by seed: if FedAID only steadied training it would gain as much at
+    IID and this would be 0; binding back a skew-induced bias makes it positive.
+    """
+    a, b = by_seed(rows, "fedaid", skew, metric), by_seed(rows, "fedavg", skew, metric)
+    c, d = by_seed(rows, "fedaid", CONTROL, metric), by_seed(rows, "fedavg", CONTROL, metric)
+    return {s: (a[s] - b[s]) - (c[s] - d[s]) for s in sorted(set(a) & set(b) & set(c) & set(d))}
+
+
+def _data_seed(folder: Path, rows: list[dict], skew: str) -> int:
+    """The data seed of a headline folder: from a run's history, else from the command in headline.md."""
+    history = folder / "runs" / f"fedavg_skew-{skew}_seed-{rows[0]['seed']}" / "history.json"
+    if history.is_file():
+        return int(json.loads(history.read_text())["config"]["data"]["seed"])
+    command = (folder / "headline.md").read_text().splitlines()[0] if (folder / "headline.md").is_file() else ""
+    found = re.search(r"data\.seed=(\d+)", command)
+    return int(found.group(1)) if found else Experiment.default().data.seed
+
+
 def across(dirs: list[Path], skew: str = SKEW, metric: str = PRIMARY) -> str:
     """Markdown: one line per headline folder (e.g. one per data seed) with `metric`'s key differences."""
     lines = [f"| run | data seed | ideal | FedAvg IID | FedAvg α={skew} | FedAID α={skew} | skew cost for FedAvg | "
-             f"FedAID − FedAvg, α={skew} | FedAID − FedAvg, IID |", "|---|---|---|---|---|---|---|---|---|"]
-    pooled: dict[str, list[float]] = {"cost": [], "skew": [], "iid": []}
+             f"FedAID − FedAvg, α={skew} | FedAID − FedAvg, IID | FedAID's gain, α={skew} minus IID |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    pooled: dict[str, list[float]] = {"cost": [], "skew": [], "iid": [], "specific": []}
     for d in dirs:
         rows = json.loads((d / "results.json").read_text())
         for key, a, b in (("cost", ("fedavg", CONTROL), ("fedavg", skew)), ("skew", ("fedaid", skew), ("fedavg", skew)),
                           ("iid", ("fedaid", CONTROL), ("fedavg", CONTROL))):
             x, y = by_seed(rows, *a, metric), by_seed(rows, *b, metric)
             pooled[key] += [x[k] - y[k] for k in sorted(set(x) & set(y))]
-        cfg = json.loads((d / "runs" / f"fedavg_skew-{skew}_seed-{rows[0]['seed']}" / "history.json").read_text())
+        specific = skew_specific(rows, skew, metric)
+        pooled["specific"] += list(specific.values())
         mean = lambda a, k: np.mean(_values(rows, a, k, metric))  # noqa: E731
         seeds = len({r["seed"] for r in rows})
         lines.append(
-            f"| `{d.name}` | {cfg['config']['data']['seed']} ({seeds} seeds) | {mean('centralized', skew):.3f} | "
+            f"| `{d.name}` | {_data_seed(d, rows, skew)} ({seeds} seeds) | {mean('centralized', skew):.3f} | "
             f"{mean('fedavg', CONTROL):.3f} | {mean('fedavg', skew):.3f} | {mean('fedaid', skew):.3f} | "
             f"{difference(rows, ('fedavg', CONTROL), ('fedavg', skew), metric)} | "
             f"{difference(rows, ('fedaid', skew), ('fedavg', skew), metric)} | "
-            f"{difference(rows, ('fedaid', CONTROL), ('fedavg', CONTROL), metric)} |")
+            f"{difference(rows, ('fedaid', CONTROL), ('fedavg', CONTROL), metric)} | "
+            f"{paired(list(specific.values()))} |")
     lines.append(f"| all of the above | {len(pooled['skew'])} (data seed, seed) pairs | | | | | {paired(pooled['cost'])} | "
-                 f"{paired(pooled['skew'])} | {paired(pooled['iid'])} |")
+                 f"{paired(pooled['skew'])} | {paired(pooled['iid'])} | {paired(pooled['specific'])} |")
     return "\n".join(lines) + "\n"
 
 
