@@ -46,3 +46,16 @@ def test_across_reads_committed_folders_and_pools_every_pair(tmp_path):
     pooled = [line for line in text.splitlines() if line.startswith("| all of the above")][0]
     assert "5 (data seed, seed) pairs" in pooled
     assert pooled.rstrip(" |").endswith("]") and "+0.012" in pooled.split("|")[-2]   # (3 × 0.02 + 2 × 0) / 5
+
+
+def test_across_compares_another_method_without_an_ideal(tmp_path):
+    # If this fails, research/headline_baselines.sh cannot report MOON or FedProx (runs without centralized rows).
+    rows = [dict(r, algorithm="moon") if r["algorithm"] == "fedaid" else r
+            for r in _rows(0.04, -0.01) if r["algorithm"] != "centralized"]
+    (tmp_path / "results.json").write_text(json.dumps(rows))
+    (tmp_path / "headline.md").write_text("Command: `python tools/headline.py --out runs/b`\n")
+    text = across([tmp_path], method="moon")
+    assert "MOON − FedAvg, α=0.1" in text and "FedAID" not in text
+    row = [line for line in text.splitlines() if line.startswith(f"| `{tmp_path.name}`")][0]
+    assert row.split("|")[3].strip() == "–"                      # no ideal in this folder
+    assert row.split("|")[-2].strip().startswith("+0.050")      # 0.04 at α=0.1 minus −0.01 at IID

@@ -22,6 +22,7 @@ import numpy as np
 
 from fedaid_lite.config import Experiment, parse_assignments
 from fedaid_lite.experiments import markdown_table, run_compare, summarize
+from fedaid_lite.names import LABELS
 from fedaid_lite.stats import by_seed, difference, paired, ratio
 
 PRIMARY = "sem_p5"
@@ -86,14 +87,14 @@ def claims(rows: list[dict], skew: str = SKEW, metric: str = PRIMARY) -> str:
             + "\n".join(lines) + "\n")
 
 
-def skew_specific(rows: list[dict], skew: str = SKEW, metric: str = PRIMARY) -> dict[int, float]:
-    """{seed: (FedAID − FedAvg at `skew`) − (FedAID − FedAvg at IID)}: the part of FedAID's gain that the skew adds.
+def skew_specific(rows: list[dict], skew: str = SKEW, metric: str = PRIMARY, method: str = "fedaid") -> dict[int, float]:
+    """{seed: (method − FedAvg at `skew`) − (method − FedAvg at IID)}: the part of its gain that the skew adds.
 
-    A difference of differences, paired by seed: if FedAID only steadied training it would gain as much at
-    IID and this would be 0; binding back a skew-induced bias makes it positive.
+    A difference of differences, paired by seed: if a method (FedAID by default) only steadied training it
+    would gain as much at IID and this would be 0; binding back a skew-induced bias makes it positive.
     """
-    a, b = by_seed(rows, "fedaid", skew, metric), by_seed(rows, "fedavg", skew, metric)
-    c, d = by_seed(rows, "fedaid", CONTROL, metric), by_seed(rows, "fedavg", CONTROL, metric)
+    a, b = by_seed(rows, method, skew, metric), by_seed(rows, "fedavg", skew, metric)
+    c, d = by_seed(rows, method, CONTROL, metric), by_seed(rows, "fedavg", CONTROL, metric)
     return {s: (a[s] - b[s]) - (c[s] - d[s]) for s in sorted(set(a) & set(b) & set(c) & set(d))}
 
 
@@ -107,28 +108,36 @@ def _data_seed(folder: Path, rows: list[dict], skew: str) -> int:
     return int(found.group(1)) if found else Experiment.default().data.seed
 
 
-def across(dirs: list[Path], skew: str = SKEW, metric: str = PRIMARY) -> str:
-    """Markdown: one line per headline folder (e.g. one per data seed) with `metric`'s key differences."""
-    lines = [f"| run | data seed | ideal | FedAvg IID | FedAvg α={skew} | FedAID α={skew} | skew cost for FedAvg | "
-             f"FedAID − FedAvg, α={skew} | FedAID − FedAvg, IID | FedAID's gain, α={skew} minus IID |",
+def across(dirs: list[Path], skew: str = SKEW, metric: str = PRIMARY, method: str = "fedaid") -> str:
+    """Markdown: one line per headline folder (e.g. one per data seed) with `metric`'s key differences.
+
+    `method` is the algorithm compared with FedAvg (FedAID by default; any `fedaid-lite compare` algorithm).
+    """
+    name = LABELS.get(method, method)
+    lines = [f"| run | data seed | ideal | FedAvg IID | FedAvg α={skew} | {name} α={skew} | skew cost for FedAvg | "
+             f"{name} − FedAvg, α={skew} | {name} − FedAvg, IID | {name}'s gain, α={skew} minus IID |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     pooled: dict[str, list[float]] = {"cost": [], "skew": [], "iid": [], "specific": []}
     for d in dirs:
         rows = json.loads((d / "results.json").read_text())
-        for key, a, b in (("cost", ("fedavg", CONTROL), ("fedavg", skew)), ("skew", ("fedaid", skew), ("fedavg", skew)),
-                          ("iid", ("fedaid", CONTROL), ("fedavg", CONTROL))):
+        for key, a, b in (("cost", ("fedavg", CONTROL), ("fedavg", skew)), ("skew", (method, skew), ("fedavg", skew)),
+                          ("iid", (method, CONTROL), ("fedavg", CONTROL))):
             x, y = by_seed(rows, *a, metric), by_seed(rows, *b, metric)
             pooled[key] += [x[k] - y[k] for k in sorted(set(x) & set(y))]
-        specific = skew_specific(rows, skew, metric)
+        specific = skew_specific(rows, skew, metric, method)
         pooled["specific"] += list(specific.values())
-        mean = lambda a, k: np.mean(_values(rows, a, k, metric))  # noqa: E731
+
+        def mean(algo: str, k: str) -> str:
+            values = _values(rows, algo, k, metric)
+            return f"{np.mean(values):.3f}" if values else "–"
+
         seeds = len({r["seed"] for r in rows})
         lines.append(
-            f"| `{d.name}` | {_data_seed(d, rows, skew)} ({seeds} seeds) | {mean('centralized', skew):.3f} | "
-            f"{mean('fedavg', CONTROL):.3f} | {mean('fedavg', skew):.3f} | {mean('fedaid', skew):.3f} | "
+            f"| `{d.name}` | {_data_seed(d, rows, skew)} ({seeds} seeds) | {mean('centralized', skew)} | "
+            f"{mean('fedavg', CONTROL)} | {mean('fedavg', skew)} | {mean(method, skew)} | "
             f"{difference(rows, ('fedavg', CONTROL), ('fedavg', skew), metric)} | "
-            f"{difference(rows, ('fedaid', skew), ('fedavg', skew), metric)} | "
-            f"{difference(rows, ('fedaid', CONTROL), ('fedavg', CONTROL), metric)} | "
+            f"{difference(rows, (method, skew), ('fedavg', skew), metric)} | "
+            f"{difference(rows, (method, CONTROL), ('fedavg', CONTROL), metric)} | "
             f"{paired(list(specific.values()))} |")
     lines.append(f"| all of the above | {len(pooled['skew'])} (data seed, seed) pairs | | | | | {paired(pooled['cost'])} | "
                  f"{paired(pooled['skew'])} | {paired(pooled['iid'])} | {paired(pooled['specific'])} |")
@@ -150,13 +159,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE")
     ap.add_argument("--analyse", action="store_true", help="only re-read OUT/results.json and write headline.md")
     ap.add_argument("--metric", default=PRIMARY, choices=(PRIMARY, SECONDARY), help="the metric --across reports")
+    ap.add_argument("--method", default="fedaid", help="the algorithm --across compares with FedAvg (default fedaid)")
     ap.add_argument("--across", nargs="+", type=Path, metavar="DIR",
                     help="print one line per finished headline folder (e.g. per data seed) and exit; --out is ignored")
     args = ap.parse_args(argv)
     if args.across:
         name = "Semantic P@5" if args.metric == PRIMARY else "Zero-shot AUROC"
         print(f"{name}, mean over seeds; differences paired over seeds, mean [95 % interval].\n\n"
-              + across(args.across, args.skew, args.metric))
+              + across(args.across, args.skew, args.metric, args.method))
         return 0
     out = Path(args.out)
     command = "python tools/headline.py " + " ".join(argv if argv is not None else sys.argv[1:])
