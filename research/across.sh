@@ -20,3 +20,8 @@ mkdir -p $R/all_pairs
 gen $R/all_pairs/across.md $R/headline $R/headline_rep/headline-rep $R/heldout/headline-data1 $R/heldout/headline-data2
 gen $R/all_pairs/across_zeroshot.md $R/headline $R/headline_rep/headline-rep $R/heldout/headline-data1 \
   $R/heldout/headline-data2 --metric zeroshot_auroc
+# MOON and FedProx (mu 0.1) beside FedAvg on the headline's seeds (research/headline_baselines/PLAN.md)
+for method in moon fedprox; do
+  gen $R/headline_baselines/across_$method.md $R/headline_baselines --method $method
+  gen $R/headline_baselines/across_${method}_zeroshot.md $R/headline_baselines --method $method --metric zeroshot_auroc
+done

@@ -54,9 +54,9 @@ def claims(rows: list[dict], skew: str = SKEW, metric: str = PRIMARY) -> str:
         r5, r5c = mean_of("centralized", skew, "i2t_r5"), mean_of("centralized", skew, "i2t_r5_chance")
         same = mean_of("centralized", skew, "same_site_top5")
         same_c = mean_of("centralized", skew, "same_site_top5_chance")
-        add("ideal: zero-shot AUROC", f"{zs:.3f}", "≥ 0.80", zs >= 0.80)
-        add("ideal: 10 % linear probe AUROC", f"{lp:.3f}", "≥ 0.85", lp >= 0.85)
-        add("ideal: i2t R@5 / chance", f"{r5:.3f} / {r5c:.3f} = {r5 / r5c:.1f}×", "≥ 10×", r5 / r5c >= 10)
+        add("ideal: zero-shot AUROC", f"{zs:.3f}", "≥ 0.80", None if np.isnan(zs) else zs >= 0.80)
+        add("ideal: 10 % linear probe AUROC", f"{lp:.3f}", "≥ 0.85", None if np.isnan(lp) else lp >= 0.85)
+        add("ideal: i2t R@5 / chance", f"{r5:.3f} / {r5c:.3f} = {r5 / r5c:.1f}×", "≥ 10×", None if np.isnan(r5 / r5c) else r5 / r5c >= 10)
         add("ideal: same-hospital share of top-5", f"{same:.3f} (chance {same_c:.3f})", "near chance", None)
     chance = CHANCE[metric] if metric in CHANCE else mean_of("fedavg", CONTROL, f"{metric}_chance")
     harm = difference(rows, ("fedavg", CONTROL), ("fedavg", skew), metric)
@@ -68,13 +68,14 @@ def claims(rows: list[dict], skew: str = SKEW, metric: str = PRIMARY) -> str:
     gain = difference(rows, ("fedaid", skew), ("fedavg", skew), metric)
     rec = ratio(gain, harm)
     add(f"FedAID binds it back: FedAID − FedAvg at α={skew} ({metric})", f"{gain} = {rec:.0%} of the loss",
-        f"≥ {TARGETS['recovery']:.0%}, interval > 0", rec >= TARGETS["recovery"] and gain.excludes_zero() and gain.mean > 0)
+        f"≥ {TARGETS['recovery']:.0%}, interval > 0",
+        None if gain.n == 0 else rec >= TARGETS["recovery"] and gain.excludes_zero() and gain.mean > 0)
     worst = difference(rows, ("fedaid", skew), ("fedavg", skew), f"worst_site_{metric}")
-    add(f"worst hospital: FedAID − FedAvg at α={skew} ({metric})", str(worst), "> 0", worst.mean > 0)
+    add(f"worst hospital: FedAID − FedAvg at α={skew} ({metric})", str(worst), "> 0", None if worst.n == 0 else worst.mean > 0)
     dist = difference(rows, ("fedaid", skew), ("fedavg", skew), "dist_to_ref")
-    add(f"distance to the ideal: FedAID − FedAvg at α={skew}", str(dist), "< 0", dist.mean < 0)
+    add(f"distance to the ideal: FedAID − FedAvg at α={skew}", str(dist), "< 0", None if dist.n == 0 else dist.mean < 0)
     iid = difference(rows, ("fedaid", CONTROL), ("fedavg", CONTROL), metric)
-    add("no harm at IID: FedAID − FedAvg (IID)", str(iid), "interval includes 0 or > 0", not (iid.hi < 0))
+    add("no harm at IID: FedAID − FedAvg (IID)", str(iid), "interval includes 0 or > 0", None if iid.n == 0 else not (iid.hi < 0))
     for ab in ABLATIONS:
         if any(r["algorithm"] == ab for r in rows):
             d = difference(rows, (ab, skew), ("fedaid", skew), metric)
