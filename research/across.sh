@@ -25,3 +25,8 @@ for method in moon fedprox; do
   gen $R/headline_baselines/across_$method.md $R/headline_baselines --method $method
   gen $R/headline_baselines/across_${method}_zeroshot.md $R/headline_baselines --method $method --metric zeroshot_auroc
 done
+# MOON on the held-out data seeds too (research/headline_baselines/PLAN_heldout.md)
+gen $R/headline_baselines/across_moon_heldout.md $R/headline_baselines $R/headline_baselines/headline-baselines-data1 \
+  $R/headline_baselines/headline-baselines-data2 --method moon
+gen $R/headline_baselines/across_moon_heldout_zeroshot.md $R/headline_baselines \
+  $R/headline_baselines/headline-baselines-data1 $R/headline_baselines/headline-baselines-data2 --method moon --metric zeroshot_auroc
