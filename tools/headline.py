@@ -118,15 +118,18 @@ def across(dirs: list[Path], skew: str = SKEW, metric: str = PRIMARY, method: st
     lines = [f"| run | data seed | ideal | FedAvg IID | FedAvg α={skew} | {name} α={skew} | skew cost for FedAvg | "
              f"{name} − FedAvg, α={skew} | {name} − FedAvg, IID | {name}'s gain, α={skew} minus IID |",
              "|---|---|---|---|---|---|---|---|---|---|"]
-    pooled: dict[str, list[float]] = {"cost": [], "skew": [], "iid": [], "specific": []}
+    columns = {"cost": (("fedavg", CONTROL), ("fedavg", skew)), "skew": ((method, skew), ("fedavg", skew)),
+               "iid": ((method, CONTROL), ("fedavg", CONTROL))}
+    pooled: dict[str, list[float]] = {key: [] for key in (*columns, "specific")}
     for d in dirs:
         rows = json.loads((d / "results.json").read_text())
-        for key, a, b in (("cost", ("fedavg", CONTROL), ("fedavg", skew)), ("skew", (method, skew), ("fedavg", skew)),
-                          ("iid", (method, CONTROL), ("fedavg", CONTROL))):
+        diffs = {}   # column -> per-seed differences of this folder: shown on its row, pooled below
+        for key, (a, b) in columns.items():
             x, y = by_seed(rows, *a, metric), by_seed(rows, *b, metric)
-            pooled[key] += [x[k] - y[k] for k in sorted(set(x) & set(y))]
-        specific = skew_specific(rows, skew, metric, method)
-        pooled["specific"] += list(specific.values())
+            diffs[key] = [x[k] - y[k] for k in sorted(set(x) & set(y))]
+        diffs["specific"] = list(skew_specific(rows, skew, metric, method).values())
+        for key, values in diffs.items():
+            pooled[key] += values
 
         def mean(algo: str, k: str) -> str:
             values = _values(rows, algo, k, metric)
@@ -136,10 +139,7 @@ def across(dirs: list[Path], skew: str = SKEW, metric: str = PRIMARY, method: st
         lines.append(
             f"| `{d.name}` | {_data_seed(d, rows, skew)} ({seeds} seeds) | {mean('centralized', skew)} | "
             f"{mean('fedavg', CONTROL)} | {mean('fedavg', skew)} | {mean(method, skew)} | "
-            f"{difference(rows, ('fedavg', CONTROL), ('fedavg', skew), metric)} | "
-            f"{difference(rows, (method, skew), ('fedavg', skew), metric)} | "
-            f"{difference(rows, (method, CONTROL), ('fedavg', CONTROL), metric)} | "
-            f"{paired(list(specific.values()))} |")
+            + " | ".join(str(paired(diffs[key])) for key in ("cost", "skew", "iid", "specific")) + " |")
     lines.append(f"| all of the above | {len(pooled['skew'])} (data seed, seed) pairs | | | | | {paired(pooled['cost'])} | "
                  f"{paired(pooled['skew'])} | {paired(pooled['iid'])} | {paired(pooled['specific'])} |")
     return "\n".join(lines) + "\n"

@@ -6,19 +6,18 @@
     frame = viz.AlignmentFrame.fit(*emb["ideal"], seed=0)            # UMAP fit once, on the ideal model
     viz.alignment_map(frame, emb, test)
 
-The pieces live in `frame` (the fixed UMAP frame, numba's cache, map-level numbers), `cases` (the cases of
-a map and their embeddings), `maps` (alignment maps), `scores` (the numbers measured in a map, as rows and
-tables), `data_figures` (how the hospitals differ), `plots` (curves, DRO weights, tables) and `report`
-(`report.html`); this module exposes what notebooks and the CLI call. Importing it makes numba cache umap's compiled code (see `frame`),
-so it should be imported before anything imports `umap`.
+The pieces live in `frame` (the fixed UMAP frame, numba's cache), `layout` (numbers measured on a layout in
+the frame), `cases` (the cases of a map and their embeddings), `maps` (alignment maps), `scores` (those numbers as
+rows and tables), `data_figures` (how the hospitals differ), `plots` (curves, DRO weights, tables) and `report`
+(`report.html`); this module exposes what notebooks and the CLI call. Importing it makes numba cache umap's
+compiled code (see `frame`), so it should be imported before anything imports `umap`.
 """
 
 from __future__ import annotations
 
 from .cases import drift_from, embed_subset, format_drift, map_cases, panels
-from .frame import (AlignmentFrame, _patch_numba, finding_purity, finding_purity_chance, frame_subset, layout_scores,
-                    pair_distance, pair_distance_ratio, warm_numba_cache,
-                    warm_numba_cache_in_background)
+from .frame import AlignmentFrame, _patch_numba, frame_subset, warm_numba_cache, warm_numba_cache_in_background
+from .layout import finding_purity, finding_purity_chance, layout_scores, pair_distance, pair_distance_ratio
 from .maps import COLOR_MODES, alignment_map, alignment_map_xy
 from .data_figures import example_images, report_stats, site_prevalence
 from .plots import drift_bar, dro_weights, metric_curves, probe_curve, results_table

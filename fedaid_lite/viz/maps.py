@@ -21,7 +21,8 @@ from plotly.subplots import make_subplots
 
 from ..data.types import FINDINGS
 from .cases import PanelInput, is_single
-from .frame import PURITY_K, AlignmentFrame, finding_purity_chance
+from .frame import AlignmentFrame
+from .layout import PURITY_K, finding_purity_chance
 from .scores import SCORE_HELP, score_title
 
 

@@ -15,7 +15,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from .cases import PanelInput, last_rounds
-from .frame import PURITY_K, AlignmentFrame, layout_scores
+from .frame import AlignmentFrame
+from .layout import PURITY_K, layout_scores
 from .plots import results_table
 
 SCORE_COLUMNS = ("model", "purity", "purity_image", "purity_report", "purity_chance", "pair_dist", "pair_ratio")
